@@ -1,0 +1,128 @@
+"""The ``crnn-ocr`` command line: one thin command per pipeline stage; heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="crnn-ocr: Chinese/English OCR on CPU (synthesis, training, evaluation, export, serving).",
+)
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: results are written to files (--json).")
+app.add_typer(bench_app, name="bench")
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model: .onnx file or .pt checkpoint (default: the bundled model)."),
+]
+ThreadsOpt = Annotated[int | None, typer.Option(help="Inference threads (default: physical cores).")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error for a person and exit with ``code`` (CLI only; library code raises)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def load_recognizer(model: str | None, threads: int | None = None, batch_size: int = 32):
+    """A :class:`Recognizer` for an ONNX model, a torch checkpoint (``train`` extra) or the default."""
+    from crnn_ocr.engine import Recognizer
+
+    if model is not None and Path(model).suffix in (".pt", ".pth", ".ckpt"):
+        from crnn_ocr.train.backend import TorchBackend
+
+        return Recognizer(TorchBackend.from_checkpoint(model, threads=threads), batch_size=batch_size)
+    return Recognizer(model, threads=threads, batch_size=batch_size)
+
+
+@app.command()
+def predict(
+    files: Annotated[list[Path], typer.Argument(help="Line images to recognise.")],
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="text | json | tsv")] = "text",
+) -> None:
+    """Recognise text in line images and print it."""
+    from crnn_ocr.preprocess import ImageDecodeError
+
+    if fmt not in ("text", "json", "tsv"):
+        fail(f"--format must be text, json or tsv, not {fmt!r}")
+    try:
+        rec = load_recognizer(model, threads)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    status = 0
+    for f in files:
+        try:
+            (res,) = rec([f])
+        except ImageDecodeError as e:
+            typer.secho(f"{f}: {e}", fg=typer.colors.RED, err=True)
+            status = 1
+            continue
+        if fmt == "json":
+            print(json.dumps({"file": str(f), **res.to_dict()}, ensure_ascii=False))
+        elif fmt == "tsv":
+            print(f"{f}\t{res.text}\t{res.confidence:.4f}")
+        else:
+            print(res.text if len(files) == 1 else f"{f}: {res.text}")
+    raise typer.Exit(status)
+
+
+@app.command("eval")
+def eval_cmd(
+    data: Annotated[list[Path], typer.Option("--data", "-d", help="labels.tsv folder(s) or LMDB set(s).")],
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+    errors: Annotated[int, typer.Option(help="Print the N worst lines of each set.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Lines per forward pass.")] = 32,
+) -> None:
+    """Measure line accuracy, CER and speed on labelled line sets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from crnn_ocr.data.labels import read_labels_tsv
+    from crnn_ocr.evaluation import evaluate_set, write_report
+
+    try:
+        rec = load_recognizer(model, threads, batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    results = []
+    for d in data:
+        try:
+            items = [(x.path, x.text) for x in read_labels_tsv(d)]
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e))
+        results.append(evaluate_set(lambda ps: [r.text for r in rec(ps)], items, d.name, errors=errors,
+                                    batch=batch_size))
+    table = Table(title=f"model: {rec.name} {rec.meta.version}")
+    for col in ("set", "lines", "acc", "acc no-space", "alnum ci", "CER", "1-NED", "lines/s"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(r.name, str(r.lines), f"{r.acc:.1%}", f"{r.acc_nospace:.1%}", f"{r.acc_alnum_ci:.1%}",
+                      f"{r.cer:.2%}", f"{r.ned:.3f}", f"{r.lines_per_s:.1f}")
+    console = Console()
+    console.print(table)
+    for r in results:
+        for e in r.errors:
+            console.print(f"[{r.name}] {e['file']}\n  truth: {e['truth']}\n  pred:  {e['pred']}",
+                          markup=False)
+    if json_out:
+        write_report(results, json_out, {"model": rec.name, "version": rec.meta.version,
+                                         "argv": sys.argv[1:]})
+
+
+def main() -> None:
+    """Entry point for ``python -m crnn_ocr``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""CTC decoding in NumPy: one decoder for evaluation, the engine and the service.
+
+The model emits, for each of ``T`` frames, a probability over ``C`` classes (class 0 is the blank).
+Greedy (best-path) decoding takes the most likely class per frame, merges runs of the same class and drops
+blanks. Each character keeps the frames that produced it, which give its confidence (the highest
+probability among them) and its horizontal extent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from crnn_ocr.charset import BLANK
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded line in frame units.
+
+    Attributes:
+        labels: class indices of the characters (no blanks).
+        char_probs: per character, the maximum probability among the frames that produced it.
+        spans: per character, ``(first_frame, last_frame)`` inclusive.
+        confidence: line confidence: the geometric mean of the character confidences, or the mean
+            blank probability for an empty line.
+    """
+
+    labels: tuple[int, ...]
+    char_probs: tuple[float, ...]
+    spans: tuple[tuple[int, int], ...]
+    confidence: float
+
+
+def greedy_decode(probs: np.ndarray, length: int | None = None) -> Decoded:
+    """Best-path decode one ``(T, C)`` probability matrix (only the first ``length`` frames if given)."""
+    if probs.ndim != 2:
+        raise ValueError(f"expected (T, C) probabilities, got shape {probs.shape}")
+    if length is not None:
+        probs = probs[: max(0, length)]
+    if probs.shape[0] == 0:
+        return Decoded((), (), (), 0.0)
+    best = probs.argmax(axis=1)
+    best_p = probs[np.arange(len(best)), best]
+    labels: list[int] = []
+    char_probs: list[float] = []
+    spans: list[tuple[int, int]] = []
+    prev = BLANK
+    for t, (c, p) in enumerate(zip(best.tolist(), best_p.tolist(), strict=True)):
+        if c != BLANK:
+            if c == prev:
+                char_probs[-1] = max(char_probs[-1], p)
+                spans[-1] = (spans[-1][0], t)
+            else:
+                labels.append(c)
+                char_probs.append(p)
+                spans.append((t, t))
+        prev = c
+    if char_probs:
+        conf = float(math.exp(sum(math.log(max(p, 1e-12)) for p in char_probs) / len(char_probs)))
+    else:
+        conf = float(probs[:, BLANK].mean())
+    return Decoded(tuple(labels), tuple(char_probs), tuple(spans), conf)
+
+
+def greedy_decode_batch(probs: np.ndarray, lengths: np.ndarray | None = None) -> list[Decoded]:
+    """Decode a ``(N, T, C)`` batch; ``lengths`` holds each line's valid frame count (padding excluded)."""
+    if probs.ndim != 3:
+        raise ValueError(f"expected (N, T, C) probabilities, got shape {probs.shape}")
+    n = probs.shape[0]
+    lens = [None] * n if lengths is None else [int(x) for x in lengths]
+    return [greedy_decode(probs[i], lens[i]) for i in range(n)]
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def beam_decode(probs: np.ndarray, beam: int = 5, prune: float = 1e-4) -> tuple[tuple[int, ...], float]:
+    """CTC prefix beam search over one ``(T, C)`` matrix; returns the best label sequence and its log-prob.
+
+    Slower than :func:`greedy_decode` and rarely better without a language model; kept for comparison.
+    Classes below ``prune`` probability in a frame are skipped.
+    """
+    log_probs = np.log(np.maximum(probs, 1e-30))
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # prefix -> (p_blank, p_nb)
+    for t in range(probs.shape[0]):
+        cand = np.nonzero(probs[t] >= prune)[0].tolist() or [int(probs[t].argmax())]
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            for c in cand:
+                lp = float(log_probs[t, c])
+                if c == BLANK:
+                    e = nxt[prefix]
+                    e[0] = _logsumexp(e[0], total + lp)
+                    continue
+                last = prefix[-1] if prefix else None
+                ext = (*prefix, c)
+                e = nxt[ext]
+                if c == last:
+                    e[1] = _logsumexp(e[1], pb + lp)
+                    same = nxt[prefix]
+                    same[1] = _logsumexp(same[1], pnb + lp)
+                else:
+                    e[1] = _logsumexp(e[1], total + lp)
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)[:beam]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
+    return best, _logsumexp(pb, pnb)

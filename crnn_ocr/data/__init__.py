@@ -1,0 +1,1 @@
+"""Datasets: labelled line folders (``labels.tsv``), LMDB sets and the synthetic stream."""
