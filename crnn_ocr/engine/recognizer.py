@@ -113,7 +113,7 @@ class Recognizer:
 
     def _to_result(self, dec: Decoded, px_per_frame: float) -> LineResult:
         chars = tuple(
-            CharResult(self.charset.decode([c]), p, t0 * px_per_frame, (t1 + 1) * px_per_frame)
+            CharResult(self.charset.decode([c]), float(p), float(t0 * px_per_frame), float((t1 + 1) * px_per_frame))
             for c, p, (t0, t1) in zip(dec.labels, dec.char_probs, dec.spans, strict=True)
         )
         text = "".join(c.char for c in chars)
@@ -121,4 +121,4 @@ class Recognizer:
         if stripped != text:  # a leading/trailing space predicted at the padding edge carries no information
             lead = len(text) - len(text.lstrip())
             chars = chars[lead: lead + len(stripped)]
-        return LineResult(stripped, dec.confidence, chars)
+        return LineResult(stripped, float(dec.confidence), chars)
