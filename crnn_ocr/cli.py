@@ -119,6 +119,39 @@ def eval_cmd(
                                          "argv": sys.argv[1:]})
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to expose it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+    model: ModelOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Inference threads running batches at once (one model).")] = None,
+    threads: ThreadsOpt = None,
+    detector: Annotated[str, typer.Option(help="Text detector; 'none': each image is one line.")] = "none",
+    api_key: Annotated[str | None, typer.Option(help="Require this key on /api/* (env CRNN_OCR_API_KEY).",
+                                                envvar="CRNN_OCR_API_KEY", show_envvar=False)] = None,
+    max_bytes: Annotated[int | None, typer.Option(help="Largest upload in bytes (default 20 MiB).")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(help="Allow this browser origin (repeatable).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
+) -> None:
+    """Start the REST API and web UI (http://HOST:PORT/); settings also come from CRNN_OCR_* variables."""
+    from crnn_ocr.engine.session import default_threads
+    from crnn_ocr.pipeline import OCR
+    from crnn_ocr.service.server import serve as run_server
+    from crnn_ocr.service.settings import Settings
+
+    try:
+        settings = Settings.from_env().updated(host=host, port=port, workers=workers, api_key=api_key,
+                                               max_bytes=max_bytes,
+                                               cors_origins=tuple(cors_origin) if cors_origin else None)
+        rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers))
+        ocr = OCR(detector=detector, recognizer=rec)
+    except FileNotFoundError as e:
+        fail(f"{e}. Pass a model file with --model PATH." if model is None else str(e))
+    except ValueError as e:
+        fail(str(e))
+    run_server(ocr, settings, log_level)
+
+
 def main() -> None:
     """Entry point for ``python -m crnn_ocr``."""
     app()

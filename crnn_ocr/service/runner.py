@@ -1,0 +1,94 @@
+"""The model side of the service: decode in a pool, prepare lines, recognise them in shared batches."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from crnn_ocr.engine.recognizer import Recognizer
+from crnn_ocr.pipeline import OCR, full_box
+from crnn_ocr.preprocess import PreprocessConfig, prepare_line
+from crnn_ocr.results import LineResult
+from crnn_ocr.service.batcher import MicroBatcher
+from crnn_ocr.service.schemas import OCROptions
+
+
+def detector_name(ocr: Any) -> str:
+    """The name of an OCR object's detector (a string or an object with ``name``), ``"none"`` if it has none."""
+    det = getattr(ocr, "detector", "none")
+    return det if isinstance(det, str) else str(getattr(det, "name", type(det).__name__))
+
+
+class OcrRunner:
+    """One loaded model shared by all requests.
+
+    Pages without a detector (or with ``det=none``) are one line each: their lines go through the
+    :class:`MicroBatcher`, so concurrent uploads share recogniser batches. With a detector, the page runs
+    through ``ocr(gray)`` in the same pool under the same concurrency limit (the OCR batches its own lines).
+
+    Args:
+        ocr: an :class:`OCR` or a bare :class:`Recognizer` (then the whole image is one line).
+        workers: recogniser batches (or detector pages) running at once.
+        batch_wait_s, max_batch_lines: see :class:`MicroBatcher`.
+    """
+
+    def __init__(self, ocr: OCR | Recognizer, workers: int = 1, batch_wait_s: float = 0.005,
+                 max_batch_lines: int = 32) -> None:
+        self.ocr = OCR(detector="none", recognizer=ocr) if isinstance(ocr, Recognizer) else ocr
+        self.recognizer: Recognizer = self.ocr.recognizer
+        self.detector = detector_name(self.ocr)
+        self.workers = workers
+        self.batch_wait_s = batch_wait_s
+        self.max_batch_lines = max_batch_lines
+        self.infer_pool: ThreadPoolExecutor | None = None
+        self.decode_pool: ThreadPoolExecutor | None = None
+        self.batcher: MicroBatcher | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The recogniser's model name (``/health``)."""
+        return self.recognizer.name
+
+    def start(self, on_batch: Any = None) -> None:
+        """Create the pools and start the batcher (inside the running event loop)."""
+        self.infer_pool = ThreadPoolExecutor(self.workers, thread_name_prefix="crnn-ocr-infer")
+        self.decode_pool = ThreadPoolExecutor(max(2, self.workers), thread_name_prefix="crnn-ocr-decode")
+        self.batcher = MicroBatcher(self.recognizer.recognize_prepared, self.infer_pool, slots=self.workers,
+                                    max_wait_s=self.batch_wait_s, max_lines=self.max_batch_lines,
+                                    on_batch=on_batch)
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        """Finish queued work, then release the threads."""
+        if self.batcher is not None:
+            await self.batcher.stop()
+        for pool in (self.infer_pool, self.decode_pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def warm_up(self) -> None:
+        """One small forward pass, so the first real request does not pay for ORT's lazy initialisation."""
+        line = np.full((32, 160), 255, dtype=np.uint8)
+        line[10:22, 20:140:12] = 0
+        self.recognizer([line])
+
+    def config_for(self, steps: tuple[str, ...] | None) -> PreprocessConfig:
+        """The model's preprocessing, with the optional steps replaced when a request names them."""
+        cfg = self.recognizer.config
+        if steps is None:
+            return cfg
+        base = dataclasses.replace(cfg, clahe=False, denoise=False, adaptive_threshold=False)
+        return base.with_steps(steps)
+
+    async def run(self, loop: Any, gray: np.ndarray, options: OCROptions) -> list[LineResult]:
+        """Lines of one decoded page, in reading order; empty lines are dropped."""
+        assert self.batcher is not None and self.decode_pool is not None, "start() first"
+        if options.det == "auto" and self.detector != "none":
+            return await self.batcher.run_exclusive(self.ocr, gray)
+        h, w = gray.shape
+        line = await loop.run_in_executor(self.decode_pool, prepare_line, gray, self.config_for(options.preprocess))
+        (res,) = await self.batcher.submit([line], [float(w)])
+        return [res.with_box(full_box(w, h))] if res.text else []
