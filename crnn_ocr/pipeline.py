@@ -1,13 +1,27 @@
 """Whole-image OCR: find text lines (detector), recognise each (recogniser), return them in reading order.
 
-Until a detector is chosen, ``detector="none"`` treats the whole image as one line, boxed by the image.
+``detector="classical"`` (the default) finds lines with OpenCV; ``detector="none"`` treats the whole image
+as one line, boxed by the image. All crops of a page go to the recogniser in one call, which batches them
+by width. Torch-free.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crnn_ocr.detect import DetectedLine, Detector, create_detector, crop_quad, reading_order, to_tuple
 from crnn_ocr.engine.recognizer import Recognizer
 from crnn_ocr.preprocess import ImageInput, load_gray
 from crnn_ocr.results import LineResult, Quad
+
+TALL = 1.5
+"""A crop this many times taller than wide is a vertical line: it is turned to read left to right."""
+FLIP_MARGIN = 0.05
+"""Mean confidence a page turned by 180 degrees must gain to be read that way."""
 
 
 def full_box(width: int, height: int) -> Quad:
@@ -15,26 +29,115 @@ def full_box(width: int, height: int) -> Quad:
     return ((0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height)))
 
 
+def turn_tall(crop: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A crop taller than wide turned 90 degrees counter-clockwise (its top becomes its left), and a flag."""
+    h, w = crop.shape[:2]
+    if h > TALL * w:
+        return np.ascontiguousarray(np.rot90(crop, 1)), True
+    return crop, False
+
+
+def mean_confidence(results: Sequence[LineResult]) -> float:
+    """Confidence averaged over lines, weighted by their length (long lines say more about orientation)."""
+    weights = np.array([max(len(r.text), 1) for r in results], dtype=np.float64)
+    if not weights.size:
+        return 0.0
+    return float(np.average([r.confidence for r in results], weights=weights))
+
+
 class OCR:
     """Detector + recogniser over whole images.
 
     Args:
-        detector: ``"none"`` (the image is one line).
+        detector: a registered detector name (``"classical"``), ``"none"`` (the image is one line) or a
+            :class:`~crnn_ocr.detect.Detector` instance.
         recognizer: a :class:`Recognizer` (default: the bundled model).
+        upright_check: also read every line turned by 180 degrees and keep the page orientation the
+            recogniser is more confident about (twice the recognition time; for upside-down scans).
+        **detector_options: settings for a detector given by name (e.g. ``max_gap=2.0``).
 
-    >>> ocr = OCR(detector="none")         # doctest: +SKIP
-    >>> [line.text for line in ocr("receipt.png")]  # doctest: +SKIP
+    >>> ocr = OCR()                                   # doctest: +SKIP
+    >>> [line.text for line in ocr("receipt.png")]    # doctest: +SKIP
     """
 
-    def __init__(self, detector: str = "none", recognizer: Recognizer | None = None) -> None:
-        if detector != "none":
-            raise ValueError(f"unknown detector {detector!r}; available: none")
-        self.detector = detector
+    def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
+                 upright_check: bool = False, **detector_options: Any) -> None:
+        if isinstance(detector, str):
+            self.detector: Detector | None = None if detector == "none" else create_detector(detector,
+                                                                                             **detector_options)
+        else:
+            self.detector = detector
         self.recognizer = recognizer or Recognizer()
+        self.upright_check = upright_check
+
+    @property
+    def detector_name(self) -> str:
+        """``"none"`` or the detector's name."""
+        return "none" if self.detector is None else self.detector.name
 
     def __call__(self, image: ImageInput) -> list[LineResult]:
-        """Recognise the lines of one image; boxes are in the image's pixels."""
+        """Recognise the lines of one image in reading order; boxes are in the image's pixels."""
         gray = load_gray(image)
-        h, w = gray.shape
-        (res,) = self.recognizer([gray])
-        return [res.with_box(full_box(w, h))] if res.text else []
+        if self.detector is None:
+            h, w = gray.shape
+            (res,) = self.recognizer([gray])
+            return [res.with_box(full_box(w, h))] if res.text else []
+        return self.read_lines(gray, self.detect(gray))
+
+    def detect(self, image: ImageInput) -> list[DetectedLine]:
+        """The detector's lines in reading order (no recognition)."""
+        if self.detector is None:
+            raise ValueError("detector 'none' finds no lines")
+        lines = self.detector(load_gray(image))
+        return [lines[i] for i in reading_order([ln.quad for ln in lines])]
+
+    def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine]) -> list[LineResult]:
+        """Recognise ordered lines of a gray page in one recogniser call; empty readings are dropped."""
+        if not lines:
+            return []
+        crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
+        quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
+        if self.upright_check:
+            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops])
+            results, flipped = both[: len(crops)], both[len(crops):]
+            if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
+                return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
+                                      list(lines)[::-1], list(tall)[::-1], turned=True)
+        else:
+            results = self.recognizer(list(crops))
+        return self._assemble(results, quads, list(lines), list(tall), turned=False)
+
+    @staticmethod
+    def _assemble(results: Sequence[LineResult], quads: Sequence[np.ndarray], lines: Sequence[DetectedLine],
+                  tall: Sequence[bool], turned: bool) -> list[LineResult]:
+        out = []
+        for res, quad, ln, t in zip(results, quads, lines, tall, strict=True):
+            if not res.text:
+                continue
+            extra = {"det_score": round(float(ln.score), 4)}
+            if ln.vertical or t:
+                extra["vertical"] = True
+            if turned:
+                extra["rotated_180"] = True
+            out.append(LineResult(res.text, res.confidence, res.chars, to_tuple(quad), extra))
+        return out
+
+
+def load_pages(path: str | Path, dpi: int = 200) -> Iterator[tuple[str, np.ndarray]]:
+    """``(name, gray page)`` for an image file, or one per page of a PDF (rendered with pypdfium2).
+
+    Names are the file name, with ``#page`` (from 1) for PDF pages.
+    """
+    p = Path(path)
+    if p.suffix.lower() != ".pdf":
+        yield str(p), load_gray(p)
+        return
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(p))
+    try:
+        for k in range(len(pdf)):
+            bitmap = pdf[k].render(scale=dpi / 72.0, grayscale=True)
+            yield f"{p}#{k + 1}", load_gray(np.asarray(bitmap.to_numpy()))
+    finally:
+        pdf.close()

@@ -1,0 +1,436 @@
+"""A model-free line finder for clean documents, receipts and screenshots (OpenCV + NumPy).
+
+Steps, each a small function:
+
+1. **Ink mask**: the background is estimated with a large max-filter on a downscaled copy (robust to uneven
+   light and shadows); ink is what is darker than its background by a contrast threshold (Otsu on the
+   difference, with a floor). Light-on-dark pages are inverted first.
+2. **Components**: connected components, without specks, table rules, frames and solid blocks.
+3. **Lines**: components are linked when they sit side by side on one line (vertical overlap, horizontal
+   gap at most ``max_gap`` text heights: wide receipt gaps such as ``TOTAL        12.50`` split the line,
+   as line-level ground truth does) or are stacked parts of one glyph (i-dots, 二). Chinese characters
+   made of several blobs join through the same rules.
+4. **Projection splitting**: a group taller than its characters (two lines bridged by a tall blob) is cut
+   at the empty rows of its horizontal projection.
+5. **Quads**: a rectangle at the line's fitted angle (or the page skew for short words), padded.
+6. **Deskew**: when the lines agree on a skew, the page is turned upright, detected again and the quads
+   are mapped back, so projection and grouping work on level text.
+7. **Vertical lines**: stacks of single glyphs become one vertical line whose quad reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from crnn_ocr.detect.base import DetectedLine
+from crnn_ocr.detect.geometry import invert_affine, rotated_rect_quad, rotation_matrix, transform_points
+from crnn_ocr.preprocess import array_to_gray, is_light_on_dark
+
+POLARITIES = ("auto", "dark", "light", "both")
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    """Settings of the classical detector (sizes are in text heights where possible, so scale-free).
+
+    Args:
+        polarity: ``dark`` (dark text on light), ``light``, ``auto`` (decided per page) or ``both``.
+        max_gap: largest horizontal gap inside one line, in text heights (a word space is about 0.3-0.9).
+        min_contrast: least gray-level difference between ink and its background.
+        min_height: smallest text height in pixels (smaller specks are noise).
+        pad: margin added around each line, in line heights.
+        max_side: larger pages are analysed downscaled to this longest side (boxes are scaled back).
+        deskew: detect page skew and re-run on the straightened page.
+        min_skew: skew in degrees below which the page is left as it is.
+        vertical: join stacks of single glyphs into vertical lines.
+    """
+
+    polarity: str = "auto"
+    max_gap: float = 1.2
+    min_contrast: float = 24.0
+    min_height: int = 6
+    pad: float = 0.15
+    max_side: int = 2560
+    deskew: bool = True
+    min_skew: float = 0.5
+    vertical: bool = True
+
+    def __post_init__(self) -> None:
+        if self.polarity not in POLARITIES:
+            raise ValueError(f"polarity must be one of {POLARITIES}, not {self.polarity!r}")
+
+
+# ------------------------------------------------------------------------------------------ ink mask
+
+
+def _odd(n: float) -> int:
+    return max(3, int(n) | 1)
+
+
+def estimate_background(dark_text: np.ndarray) -> np.ndarray:
+    """Paper brightness under dark text: a max-filter wider than any stroke, on a downscaled copy, smoothed."""
+    h, w = dark_text.shape
+    f = max(1, min(h, w) // 400)
+    small = cv2.resize(dark_text, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA) if f > 1 \
+        else dark_text
+    k = _odd(min(small.shape) / 12)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    bg = cv2.blur(cv2.dilate(small, kernel), (k, k))
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else bg
+
+
+def ink_contrast(gray: np.ndarray, dark: bool) -> np.ndarray:
+    """How much darker (``dark``) or lighter than its local background each pixel is, as uint8."""
+    g = gray if dark else 255 - gray
+    return cv2.subtract(estimate_background(g), g)
+
+
+def ink_mask(contrast: np.ndarray, min_contrast: float) -> np.ndarray:
+    """Binary ink mask: Otsu on the contrast map, never below ``min_contrast`` (an empty page stays empty)."""
+    otsu, _ = cv2.threshold(contrast, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    thr = max(float(min_contrast), 0.5 * float(otsu))
+    return (contrast > thr).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------- components
+
+
+def components(mask: np.ndarray, contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(n, 4)`` as x0, y0, x1, y1 (exclusive) and mean contrast of each connected component."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    sums = np.bincount(labels.ravel(), weights=contrast.ravel().astype(np.float64), minlength=n)
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    boxes = np.stack([stats[:, 0], stats[:, 1], stats[:, 0] + stats[:, 2], stats[:, 1] + stats[:, 3],
+                      stats[:, cv2.CC_STAT_AREA]], axis=1)[1:]
+    return boxes.astype(np.float64), (sums / np.maximum(area, 1))[1:]
+
+
+def typical_height(boxes: np.ndarray, min_height: int, page_h: int) -> float:
+    """Median height of glyph-like components (the body text size)."""
+    h = boxes[:, 3] - boxes[:, 1]
+    w = boxes[:, 2] - boxes[:, 0]
+    ok = (h >= min_height) & (h <= page_h / 3) & (w <= 4 * h)
+    return float(np.median(h[ok])) if ok.any() else float(min_height)
+
+
+def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int]) -> np.ndarray:
+    """Mask of components that can be text: not specks, rules, frames, grids or solid blocks."""
+    ph, pw = page_shape
+    w, h, area = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 4]
+    hmed = typical_height(boxes, min_height, ph)
+    fill = area / np.maximum(w * h, 1)
+    speck = area < 3
+    rule = ((w >= 12 * h) & (w > 4 * hmed)) | ((h >= 10 * w) & (h > 1.5 * hmed))
+    frame = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < 0.08)
+    block = (h > 0.5 * ph) | ((w * h > 0.05 * ph * pw) & (fill > 0.5))
+    return ~(speck | rule | frame | block)
+
+
+# --------------------------------------------------------------------------------------------- linking
+
+
+class UnionFind:
+    """Disjoint sets over ``0..n-1`` (path halving)."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        """Representative of ``i``'s set."""
+        p = self.parent
+        while p[i] != i:
+            p[i] = p[p[i]]
+            i = p[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        """Join the sets of ``i`` and ``j``."""
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+    def groups(self) -> list[list[int]]:
+        """All sets, each sorted, in order of their smallest member."""
+        out: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return list(out.values())
+
+
+def same_line(a: np.ndarray, b: np.ndarray, max_gap: float) -> np.ndarray:
+    """Whether box ``a`` and each row of ``b`` (both starting right of ``a``'s left edge) share a line.
+
+    Side by side: the smaller box overlaps the larger vertically by half its height, its centre lies in
+    the larger's rows, the heights are comparable unless the smaller is a mark (dot, comma, dash, 一), and
+    the horizontal gap is at most ``max_gap`` times the larger height. Stacked: boxes overlapping in x by
+    half the narrower width, close vertically, whose union is still one glyph tall (i-dots, 二, accents).
+    """
+    ha, hb = a[3] - a[1], b[:, 3] - b[:, 1]
+    wa, wb = a[2] - a[0], b[:, 2] - b[:, 0]
+    hs, hl = np.minimum(ha, hb), np.maximum(ha, hb)
+    ws = np.where(ha <= hb, wa, wb)
+    small_cy = np.where(ha <= hb, (a[1] + a[3]) / 2, (b[:, 1] + b[:, 3]) / 2)
+    big_y0 = np.where(ha <= hb, b[:, 1], a[1])
+    big_y1 = np.where(ha <= hb, b[:, 3], a[3])
+    yov = np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1])
+    gap = b[:, 0] - a[2]
+    comparable = (hl <= 2.5 * hs) | (np.maximum(ws, hs) <= 0.6 * hl) | (hs <= 0.4 * ws)
+    side = (yov >= 0.5 * hs) & (small_cy >= big_y0) & (small_cy <= big_y1) & comparable & (gap <= max_gap * hl)
+    xov = np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0])
+    ygap = -yov
+    union_h = np.maximum(a[3], b[:, 3]) - np.minimum(a[1], b[:, 1])
+    stacked = (xov >= 0.5 * np.minimum(wa, wb)) & (ygap <= 0.4 * hl) & (union_h <= 1.6 * hl)
+    return side | stacked
+
+
+def link_components(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
+    """Group component indices into lines with :func:`same_line`, searching neighbours in x order."""
+    n = len(boxes)
+    uf = UnionFind(n)
+    order = np.argsort(boxes[:, 0], kind="stable")
+    xs = boxes[order, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    hmax = float(heights.max()) if n else 0.0
+    for k in range(n):
+        i = int(order[k])
+        reach = boxes[i, 2] + max_gap * max(heights[i], 1.0) * 2.5
+        reach = min(reach, boxes[i, 2] + max_gap * hmax)
+        stop = int(np.searchsorted(xs, reach, side="right"))
+        cand = order[k + 1: stop]
+        if cand.size == 0:
+            continue
+        for j in cand[same_line(boxes[i], boxes[cand], max_gap)]:
+            uf.union(i, int(j))
+    return uf.groups()
+
+
+def split_rows(boxes: np.ndarray, idx: list[int]) -> list[list[int]]:
+    """Cut a group that spans several text rows at the empty rows of its projection (projection splitting).
+
+    Only glyphs of ordinary height vote, so the tall blob that bridged the rows does not hide the gap;
+    every component then goes to the row band holding its centre.
+    """
+    b = boxes[idx]
+    h = b[:, 3] - b[:, 1]
+    med = float(np.median(h))
+    y0, y1 = int(b[:, 1].min()), int(b[:, 3].max())
+    if len(idx) < 3 or (y1 - y0) <= 1.8 * med:
+        return [idx]
+    cover = np.zeros(y1 - y0 + 1, dtype=np.int32)
+    for r in b[h <= 1.5 * med]:
+        cover[int(r[1]) - y0: int(r[3]) - y0] += 1
+    filled = np.flatnonzero(cover > 0)
+    if filled.size == 0:
+        return [idx]
+    empty = np.flatnonzero(cover[filled[0]: filled[-1] + 1] == 0) + filled[0]
+    if empty.size == 0:
+        return [idx]
+    breaks = np.split(empty, np.flatnonzero(np.diff(empty) > 1) + 1)
+    cuts = [y0 + float(run.mean()) for run in breaks]
+    cy = (b[:, 1] + b[:, 3]) / 2
+    band = np.searchsorted(np.array(cuts), cy)
+    return [[idx[k] for k in np.flatnonzero(band == v)] for v in np.unique(band)]
+
+
+def group_lines(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
+    """Lines as lists of component indices: linking, then projection splitting and re-linking of each band."""
+    lines: list[list[int]] = []
+    for group in link_components(boxes, max_gap):
+        bands = split_rows(boxes, group)
+        if len(bands) == 1:
+            lines.append(group)
+            continue
+        for band in bands:
+            lines.extend([[band[k] for k in sub] for sub in link_components(boxes[band], max_gap)])
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+
+
+def line_angle(b: np.ndarray) -> float | None:
+    """Angle (degrees, CCW positive) of a line through its glyph centres, or None when too short to tell."""
+    h = b[:, 3] - b[:, 1]
+    big = b[h >= 0.5 * np.median(h)]
+    if len(big) < 4:
+        return None
+    cx, cy = (big[:, 0] + big[:, 2]) / 2, (big[:, 1] + big[:, 3]) / 2
+    if cx.max() - cx.min() < 4 * np.median(big[:, 3] - big[:, 1]):
+        return None
+    slope = np.polyfit(cx, cy, 1)[0]
+    return float(np.clip(-math.degrees(math.atan(slope)), -45, 45))
+
+
+def box_corners(b: np.ndarray) -> np.ndarray:
+    """All four corners of every box in ``b``, as ``(4n, 2)`` points."""
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    return np.concatenate([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1),
+                           np.stack([x0, y1], 1)])
+
+
+def line_quad(b: np.ndarray, angle: float, pad: float) -> np.ndarray:
+    """Padded rectangle around a line's glyph boxes at ``angle``."""
+    pts = box_corners(b)
+    tight = rotated_rect_quad(pts, angle)
+    height = float(np.linalg.norm(tight[3] - tight[0]))
+    return rotated_rect_quad(pts, angle, pad_x=pad * height, pad_y=pad * height)
+
+
+def vertical_stacks(spans: np.ndarray) -> list[list[int]]:
+    """Chains of at least three square-ish line boxes stacked top to bottom (vertical CJK text)."""
+    w, h = spans[:, 2] - spans[:, 0], spans[:, 3] - spans[:, 1]
+    square = np.flatnonzero((w >= 0.6 * h) & (w <= 1.67 * h))
+    uf = UnionFind(len(spans))
+    for i in square:
+        s = np.maximum(w[i], h[i])
+        for j in square:
+            if spans[j, 1] <= spans[i, 1]:
+                continue
+            xov = min(spans[i, 2], spans[j, 2]) - max(spans[i, 0], spans[j, 0])
+            gap = spans[j, 1] - spans[i, 3]
+            sj = max(w[j], h[j])
+            if xov >= 0.6 * min(w[i], w[j]) and -0.1 * s <= gap <= 0.6 * max(s, sj) and max(s, sj) <= 1.7 * min(s, sj):
+                uf.union(int(i), int(j))
+    return [g for g in uf.groups() if len(g) >= 3]
+
+
+def vertical_quad(span: np.ndarray, pad: float) -> np.ndarray:
+    """Quad of a vertical line starting at its top-right corner, so the crop reads left to right."""
+    x0, y0, x1, y1 = span[:4]
+    p = pad * (x1 - x0)
+    x0, y0, x1, y1 = x0 - p, y0 - p, x1 + p, y1 + p
+    return np.array([[x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------ detector
+
+
+@dataclass(frozen=True)
+class _Found:
+    lines: list[DetectedLine]
+    skew: float
+
+
+def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Found:
+    """Lines of one polarity on an unrotated page, plus the skew the long lines agree on."""
+    contrast = ink_contrast(gray, dark)
+    boxes, mean_contrast = components(ink_mask(contrast, cfg.min_contrast), contrast)
+    keep = keep_glyphs(boxes, cfg.min_height, gray.shape) if len(boxes) else np.zeros(0, bool)
+    boxes, mean_contrast = boxes[keep], mean_contrast[keep]
+    if len(boxes) == 0:
+        return _Found([], 0.0)
+    hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
+    groups = group_lines(boxes, cfg.max_gap)
+    groups = [g for g in groups if _is_text(boxes[g], hmed, cfg.min_height)]
+    angles = [(a, len(g)) for g in groups if (a := line_angle(boxes[g])) is not None]
+    skew = _weighted_median([a for a, _ in angles], [n for _, n in angles]) if angles else 0.0
+    spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0)] for g in groups]) if groups \
+        else np.zeros((0, 4))
+    stacks = vertical_stacks(spans) if cfg.vertical and abs(skew) < 3 and len(groups) else []
+    in_stack = {i for s in stacks for i in s}
+    out: list[DetectedLine] = []
+    for k, g in enumerate(groups):
+        if k in in_stack:
+            continue
+        b = boxes[g]
+        angle = line_angle(b)
+        score = _score(mean_contrast[g], b)
+        out.append(DetectedLine(line_quad(b, skew if angle is None else angle, cfg.pad), score))
+    for s in stacks:
+        members = [i for k in s for i in groups[k]]
+        span = np.array([*spans[s, :2].min(0), *spans[s, 2:4].max(0)])
+        out.append(DetectedLine(vertical_quad(span, cfg.pad), _score(mean_contrast[members], boxes[members]),
+                                vertical=True))
+    return _Found(out, skew)
+
+
+def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
+    """A group is text if it has a glyph of text height, and is not one isolated small blob."""
+    h = b[:, 3] - b[:, 1]
+    w = b[:, 2] - b[:, 0]
+    if h.max() < min_height and (b[:, 3].max() - b[:, 1].min()) < min_height:
+        return False
+    return not (len(b) == 1 and max(h[0], w[0]) < 0.5 * hmed)
+
+
+def _score(mean_contrast: np.ndarray, b: np.ndarray) -> float:
+    """Confidence from ink contrast (area-weighted): faint marks score low."""
+    c = float(np.average(mean_contrast, weights=np.maximum(b[:, 4], 1)))
+    return float(np.clip(c / 128.0, 0.0, 1.0))
+
+
+def _weighted_median(values: list[float], weights: list[int]) -> float:
+    order = np.argsort(values)
+    v, w = np.asarray(values)[order], np.asarray(weights, dtype=np.float64)[order]
+    return float(v[np.searchsorted(np.cumsum(w), w.sum() / 2)])
+
+
+def _overlaps(q: np.ndarray, others: list[DetectedLine]) -> bool:
+    cx, cy = (float(v) for v in q.mean(0))
+    return any(cv2.pointPolygonTest(o.quad.reshape(-1, 1, 2), (cx, cy), False) >= 0 for o in others)
+
+
+class ClassicalDetector:
+    """The OpenCV line finder behind ``OCR(detector="classical")``.
+
+    Args:
+        config: a :class:`ClassicalConfig`; keyword arguments override its fields.
+
+    >>> det = ClassicalDetector(max_gap=2.0)
+    >>> det.config.max_gap
+    2.0
+    """
+
+    name = "classical"
+
+    def __init__(self, config: ClassicalConfig | None = None, **overrides: Any) -> None:
+        known = {f.name for f in fields(ClassicalConfig)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown classical detector settings: {sorted(unknown)}")
+        self.config = replace(config or ClassicalConfig(), **overrides)
+
+    def __call__(self, image: np.ndarray) -> list[DetectedLine]:
+        """Text lines of a gray or BGR page, quads in the page's pixels (unordered)."""
+        gray = array_to_gray(image)
+        cfg = self.config
+        scale = min(1.0, cfg.max_side / max(gray.shape))
+        if scale < 1.0:
+            size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        lines = self._detect(gray)
+        if scale < 1.0:
+            lines = [replace(ln, quad=(ln.quad / scale).astype(np.float32)) for ln in lines]
+        return lines
+
+    def _polarities(self, gray: np.ndarray) -> list[bool]:
+        p = self.config.polarity
+        if p == "both":
+            return [True, False]
+        if p == "auto":
+            return [not is_light_on_dark(gray)]
+        return [p == "dark"]
+
+    def _detect(self, gray: np.ndarray) -> list[DetectedLine]:
+        lines: list[DetectedLine] = []
+        for dark in self._polarities(gray):
+            found = self._detect_one(gray, dark)
+            lines.extend(ln for ln in found if not _overlaps(ln.quad, lines))
+        return lines
+
+    def _detect_one(self, gray: np.ndarray, dark: bool) -> list[DetectedLine]:
+        cfg = self.config
+        found = detect_polarity(gray, dark, cfg)
+        if not cfg.deskew or abs(found.skew) < cfg.min_skew:
+            return found.lines
+        m, size = rotation_matrix(gray.shape, -found.skew)
+        paper = int(np.median(gray))
+        upright = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderValue=paper)
+        again = detect_polarity(upright, dark, cfg)
+        back = invert_affine(m)
+        return [replace(ln, quad=transform_points(ln.quad, back)) for ln in again.lines]
