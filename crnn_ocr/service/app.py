@@ -81,10 +81,10 @@ def static_dir() -> Path:
     return Path(str(resources.files("crnn_ocr.service").joinpath("static")))
 
 
-def _error(status: int, message: str, request: Request | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = request_id_var.get()
-    return JSONResponse({"error": message, "request_id": rid}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON body of every error response."""
+    return JSONResponse({"error": message, "request_id": request_id_var.get()}, status_code=status,
+                        headers=headers)
 
 
 class RequestContext:
@@ -120,8 +120,24 @@ class RequestContext:
                     headers["X-Frame-Options"] = "DENY"
             await send(message)
 
+        started = False
+
+        async def send_tracked(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Answered here rather than by Starlette's outer handler, so the 500 carries the request id,
+            # and is logged once, with the traceback in the log only.
+            self.metrics.errors.labels("internal").inc()
+            log.exception("internal error")
+            if not started:
+                response = JSONResponse({"error": "internal server error; quote the request id when reporting it",
+                                         "request_id": rid}, status_code=500)
+                await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - start
             self.metrics.requests.labels(label, str(status)).inc()
@@ -245,7 +261,7 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
         metrics.queue_depth.set(runner.batcher.queued if runner.batcher is not None else 0)
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", media_type="text/html; charset=utf-8")
 
@@ -256,23 +272,17 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
         metrics.errors.labels(exc.kind).inc()
         if exc.status >= 500:
             log.warning("refused", extra={"fields": {"reason": exc.kind}})
-        return _error(exc.status, exc.message, request, exc.headers)
+        return _error(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         metrics.errors.labels("bad_option").inc()
-        return _error(400, "invalid request: " + _describe(exc.errors()), request)
+        return _error(400, "invalid request: " + _describe(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         metrics.errors.labels(f"http_{exc.status_code}").inc()
-        return _error(exc.status_code, str(exc.detail), request, dict(exc.headers or {}))
-
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        metrics.errors.labels("internal").inc()
-        log.exception("internal error")
-        return _error(500, "internal server error; quote the request id when reporting it", request)
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

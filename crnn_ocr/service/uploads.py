@@ -146,8 +146,8 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
     except Image.DecompressionBombError:
         raise ApiError(413, f"image has too many pixels (limit {max_pixels})", "too_many_pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise ApiError(415, "not a supported image (send PNG, JPEG, WebP, BMP, GIF or TIFF)",
-                       "not_an_image") from None
+        raise ApiError(415, "not a supported image, or its header is malformed "
+                            "(send PNG, JPEG, WebP, BMP, GIF or TIFF)", "not_an_image") from None
     with img:
         w, h = img.size
         if w <= 0 or h <= 0:
