@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -43,34 +42,42 @@ def load_recognizer(model: str | None, threads: int | None = None, batch_size: i
 
 @app.command()
 def predict(
-    files: Annotated[list[Path], typer.Argument(help="Line images to recognise.")],
+    files: Annotated[list[Path], typer.Argument(help="Images or PDFs (every page) to read.")],
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
+    det: Annotated[str, typer.Option("--det", help="Text detector: classical | none (the image is one line).")]
+    = "classical",
     fmt: Annotated[str, typer.Option("--format", help="text | json | tsv")] = "text",
+    draw: Annotated[Path | None, typer.Option("--draw", help="Write each page with boxes and text here (PNG); "
+                                              "later pages get -2, -3... suffixes.")] = None,
 ) -> None:
-    """Recognise text in line images and print it."""
+    """Find and recognise the text lines of whole pages and print them in reading order."""
+    import cv2
+
+    from crnn_ocr.detect.draw import draw_lines
+    from crnn_ocr.pipeline import OCR, format_page, load_pages, numbered_path
     from crnn_ocr.preprocess import ImageDecodeError
 
     if fmt not in ("text", "json", "tsv"):
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
-        rec = load_recognizer(model, threads)
+        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    status = 0
+    status, drawn = 0, 0
     for f in files:
         try:
-            (res,) = rec([f])
-        except ImageDecodeError as e:
+            pages = list(load_pages(f))
+        except (ImageDecodeError, OSError, ImportError, RuntimeError) as e:
             typer.secho(f"{f}: {e}", fg=typer.colors.RED, err=True)
             status = 1
             continue
-        if fmt == "json":
-            print(json.dumps({"file": str(f), **res.to_dict()}, ensure_ascii=False))
-        elif fmt == "tsv":
-            print(f"{f}\t{res.text}\t{res.confidence:.4f}")
-        else:
-            print(res.text if len(files) == 1 else f"{f}: {res.text}")
+        for name, gray in pages:
+            lines = ocr(gray)
+            print(format_page(name, lines, fmt, with_name=len(files) > 1 or len(pages) > 1))
+            if draw is not None:
+                cv2.imwrite(str(numbered_path(draw, drawn)), draw_lines(gray, lines))
+                drawn += 1
     raise typer.Exit(status)
 
 
@@ -150,6 +157,56 @@ def serve(
     except ValueError as e:
         fail(str(e))
     run_server(ocr, settings, log_level)
+
+
+@bench_app.command("page")
+def bench_page(
+    data: Annotated[list[Path], typer.Option("--data", "-d", help="Folder(s) of NAME.(png|jpg) + NAME.json.")],
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+    det: Annotated[str, typer.Option("--det", help="Our text detector (classical).")] = "classical",
+    det_only: Annotated[bool, typer.Option("--det-only", help="Score detection alone (no recogniser).")] = False,
+    rapidocr: Annotated[bool, typer.Option("--rapidocr/--no-rapidocr",
+                                           help="Run RapidOCR beside ours when installed (bench extra).")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
+    md_out: Annotated[Path | None, typer.Option("--md", help="Write a Markdown table here.")] = None,
+) -> None:
+    """Page-level figures (detection P/R at IoU 0.5, line recall, character F1, s/page), ours vs RapidOCR."""
+    from crnn_ocr.detect import create_detector
+    from crnn_ocr.detect.bench import (
+        detector_system,
+        markdown_table,
+        ocr_system,
+        rapidocr_system,
+        run_page_bench,
+        write_json,
+    )
+    from crnn_ocr.pipeline import OCR
+
+    try:
+        if det_only:
+            systems = {det: detector_system(create_detector(det))}
+        else:
+            systems = {f"crnn-ocr ({det})": ocr_system(OCR(detector=det, recognizer=load_recognizer(model,
+                                                                                                    threads)))}
+    except (FileNotFoundError, ValueError) as e:
+        fail(f"{e}. Use --det-only to score detection without a recogniser.")
+    if rapidocr:
+        try:
+            systems["rapidocr" + (" det" if det_only else "")] = rapidocr_system(det_only, threads)
+        except ImportError:
+            typer.secho("rapidocr_onnxruntime is not installed (pip install 'crnn-ocr[bench]'): ours only",
+                        fg=typer.colors.YELLOW, err=True)
+    try:
+        reports = [r for d in data for r in run_page_bench(d, systems)]
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    table = markdown_table(reports)
+    print(table, end="")
+    if md_out:
+        md_out.write_text(table, encoding="utf-8")
+    if json_out:
+        write_json(reports, json_out, {"argv": sys.argv[1:], "detector": det, "model": model})
 
 
 def main() -> None:

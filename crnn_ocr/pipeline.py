@@ -7,6 +7,7 @@ by width. Torch-free.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,22 +64,26 @@ class OCR:
     def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
                  upright_check: bool = False, **detector_options: Any) -> None:
         if isinstance(detector, str):
-            self.detector: Detector | None = None if detector == "none" else create_detector(detector,
-                                                                                             **detector_options)
+            self._detector = None if detector == "none" else create_detector(detector, **detector_options)
         else:
-            self.detector = detector
+            self._detector = detector
         self.recognizer = recognizer or Recognizer()
         self.upright_check = upright_check
 
     @property
+    def detector(self) -> str | Detector:
+        """The detector object, or the string ``"none"`` when the whole image is one line."""
+        return "none" if self._detector is None else self._detector
+
+    @property
     def detector_name(self) -> str:
         """``"none"`` or the detector's name."""
-        return "none" if self.detector is None else self.detector.name
+        return "none" if self._detector is None else self._detector.name
 
     def __call__(self, image: ImageInput) -> list[LineResult]:
         """Recognise the lines of one image in reading order; boxes are in the image's pixels."""
         gray = load_gray(image)
-        if self.detector is None:
+        if self._detector is None:
             h, w = gray.shape
             (res,) = self.recognizer([gray])
             return [res.with_box(full_box(w, h))] if res.text else []
@@ -86,9 +91,9 @@ class OCR:
 
     def detect(self, image: ImageInput) -> list[DetectedLine]:
         """The detector's lines in reading order (no recognition)."""
-        if self.detector is None:
+        if self._detector is None:
             raise ValueError("detector 'none' finds no lines")
-        lines = self.detector(load_gray(image))
+        lines = self._detector(load_gray(image))
         return [lines[i] for i in reading_order([ln.quad for ln in lines])]
 
     def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine]) -> list[LineResult]:
@@ -141,3 +146,27 @@ def load_pages(path: str | Path, dpi: int = 200) -> Iterator[tuple[str, np.ndarr
             yield f"{p}#{k + 1}", load_gray(np.asarray(bitmap.to_numpy()))
     finally:
         pdf.close()
+
+
+def format_page(name: str, lines: Sequence[LineResult], fmt: str, with_name: bool) -> str:
+    """One page's lines as ``text``, ``json`` (one object) or ``tsv`` (name, index, text, confidence, box).
+
+    ``with_name`` heads text output with the page name (several pages in one run).
+    """
+    if fmt == "json":
+        return json.dumps({"file": name, "lines": [ln.to_dict(chars=False) for ln in lines]}, ensure_ascii=False)
+    if fmt == "tsv":
+        rows = []
+        for i, ln in enumerate(lines):
+            box = ",".join(f"{v:.1f}" for p in (ln.box or ()) for v in p)
+            rows.append(f"{name}\t{i}\t{ln.text}\t{ln.confidence:.4f}\t{box}")
+        return "\n".join(rows)
+    if fmt != "text":
+        raise ValueError(f"format must be text, json or tsv, not {fmt!r}")
+    body = "\n".join(ln.text for ln in lines)
+    return f"==> {name} <==\n{body}" if with_name else body
+
+
+def numbered_path(path: Path, k: int) -> Path:
+    """``out.png`` for the first page, ``out-2.png``, ``out-3.png``... for the next ones."""
+    return path if k == 0 else path.with_name(f"{path.stem}-{k + 1}{path.suffix}")

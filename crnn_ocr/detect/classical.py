@@ -128,7 +128,9 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     rule = ((w >= 12 * h) & (w > 4 * hmed)) | ((h >= 10 * w) & (h > 1.5 * hmed))
     frame = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < 0.08)
     block = (h > 0.5 * ph) | ((w * h > 0.05 * ph * pw) & (fill > 0.5))
-    return ~(speck | rule | frame | block)
+    touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
+    edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
+    return ~(speck | rule | frame | block | edge)
 
 
 # --------------------------------------------------------------------------------------------- linking
@@ -355,7 +357,11 @@ def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
     w = b[:, 2] - b[:, 0]
     if h.max() < min_height and (b[:, 3].max() - b[:, 1].min()) < min_height:
         return False
-    return not (len(b) == 1 and max(h[0], w[0]) < 0.5 * hmed)
+    if len(b) > 1:
+        return True
+    fill = b[0, 4] / max(h[0] * w[0], 1)
+    blob = fill > 0.65 and 0.5 <= w[0] / max(h[0], 1) <= 2  # a dot, bullet or smudge, not a glyph
+    return not (blob or max(h[0], w[0]) < 0.5 * hmed)
 
 
 def _score(mean_contrast: np.ndarray, b: np.ndarray) -> float:
