@@ -81,6 +81,44 @@ def predict(
     raise typer.Exit(status)
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training config YAML (configs/*.yaml).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt if it exists.")] = False,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop (and save) after this many minutes.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop (and save) at this step.")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Fine-tune: start from this checkpoint's weights.")] = None,
+    extend_charset: Annotated[Path | None, typer.Option(help="File of characters to add to the charset.")] = None,
+    data: Annotated[list[Path] | None, typer.Option("--data", help="Extra labels.tsv folder / LMDB source(s).")] = None,
+    data_weight: Annotated[float, typer.Option(help="Weight of each --data source (synth weighs 1).")] = 1.0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (checkpoints, logs).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data worker processes.")] = None,
+) -> None:
+    """Train or fine-tune a recogniser; resumable, saves on Ctrl-C/SIGTERM."""
+    from crnn_ocr.charset import UnknownCharacterError
+    from crnn_ocr.train.config import SourceConfig, TrainConfig
+    from crnn_ocr.train.loop import train as run_training
+
+    try:
+        cfg = TrainConfig.load(config)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    for key, value in (("max_minutes", max_minutes), ("max_steps", max_steps), ("device", device),
+                       ("threads", threads), ("workers", workers), ("out_dir", str(out_dir) if out_dir else None)):
+        if value is not None:
+            setattr(cfg, key, value)
+    for d in data or []:
+        kind = "tsv" if (d / "labels.tsv").is_file() else "lmdb"
+        cfg.sources.append(SourceConfig(kind=kind, path=str(d), weight=data_weight))
+    extra = extend_charset.read_text(encoding="utf-8").replace("\n", "") if extend_charset else ""
+    try:
+        run_training(cfg, resume=resume, init_from=str(init_from) if init_from else None, extra_chars=extra)
+    except UnknownCharacterError as e:
+        fail(str(e))
+
+
 @app.command("eval")
 def eval_cmd(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="labels.tsv folder(s) or LMDB set(s).")],

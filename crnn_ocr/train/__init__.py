@@ -1,0 +1,1 @@
+"""Training: config, loop, checkpoints. Importing this package does not import torch; its modules do."""

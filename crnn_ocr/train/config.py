@@ -1,0 +1,119 @@
+"""Training configuration: a dataclass read from YAML, unknown keys rejected, stored in every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class SourceConfig:
+    """One training data source.
+
+    Args:
+        kind: ``synth`` (the online synthetic stream), ``tsv`` (a labels.tsv folder) or ``lmdb``.
+        path: folder or LMDB path (``tsv``/``lmdb``), or a synth YAML (``synth``; empty = the default).
+        weight: relative share of samples drawn from this source.
+    """
+
+    kind: str = "synth"
+    path: str = ""
+    weight: float = 1.0
+
+
+@dataclass
+class StageConfig:
+    """A curriculum stage: from ``start_step`` on, synthetic lines use these settings."""
+
+    start_step: int = 0
+    max_chars: int = 40
+    degrade: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; see ``configs/*.yaml`` for commented examples."""
+
+    model: str = "crnn_lite"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    charset: str = ""  # empty: the bundled charset
+    seed: int = 1234
+    out_dir: str = "runs/crnn_lite"
+    device: str = "cpu"
+    threads: int = 0  # 0: all cores
+    workers: int = 1
+    # optimisation
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    schedule_steps: int = 200_000
+    grad_clip: float = 5.0
+    ema_decay: float = 0.999
+    amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
+    # data
+    sources: list[SourceConfig] = field(default_factory=lambda: [SourceConfig()])
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
+    chunk_size: int = 512
+    max_batch_pixels: int = 64 * 400
+    max_width: int = 1200
+    on_unknown: str = "skip"
+    # run length and bookkeeping
+    max_steps: int = 0  # 0: no step limit
+    max_minutes: float = 0.0  # 0: no time limit
+    log_every: int = 20
+    val_every: int = 500
+    ckpt_every: int = 200
+    val_synth: int = 256
+    val_sets: list[str] = field(default_factory=list)
+    tensorboard: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from a plain dict; unknown keys anywhere raise ``ValueError``."""
+        return _build(cls, d, "config")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML file."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config must be a mapping")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for checkpoints and YAML)."""
+        return asdict(self)
+
+    def stage_at(self, step: int) -> StageConfig:
+        """The curriculum stage in force at ``step``."""
+        current = self.stages[0]
+        for s in sorted(self.stages, key=lambda s: s.start_step):
+            if s.start_step <= step:
+                current = s
+        return current
+
+
+_NESTED = {("TrainConfig", "sources"): SourceConfig, ("TrainConfig", "stages"): StageConfig}
+
+
+def _build(cls: type, d: dict[str, Any], where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+    kwargs = {}
+    for k, v in d.items():
+        sub = _NESTED.get((cls.__name__, k))
+        if sub is not None and is_dataclass(sub):
+            if not isinstance(v, list):
+                raise ValueError(f"{where}.{k}: expected a list")
+            v = [_build(sub, x, f"{where}.{k}[{i}]") for i, x in enumerate(v)]
+        kwargs[k] = v
+    return cls(**kwargs)

@@ -1,0 +1,494 @@
+"""The training loop: one readable function, ``train(cfg)``, that resumes exactly where it stopped.
+
+State that makes resuming exact: model, optimiser, EMA, step, samples seen, the data position
+(chunk index and batches done in it; the data itself is a pure function of ``(seed, chunk)``) and the
+torch / NumPy / Python RNG states. Checkpoints are written atomically; SIGTERM and Ctrl-C save one first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crnn_ocr.charset import Charset, default_charset
+from crnn_ocr.data.batches import Batch, BatchMaker, BatchPlan, LineSource
+from crnn_ocr.engine.recognizer import Recognizer
+from crnn_ocr.evaluation import SetMetrics, score
+from crnn_ocr.meta import ModelMeta
+from crnn_ocr.models.crnn import CRNN, CRNNConfig
+from crnn_ocr.models.registry import create_model
+from crnn_ocr.preprocess import PreprocessConfig, prepare_line
+from crnn_ocr.train.backend import TorchBackend
+from crnn_ocr.train.checkpoint import atomic_save, load_checkpoint
+from crnn_ocr.train.config import TrainConfig
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+# ------------------------------------------------------------------------------------------- pure pieces
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def ctc_loss(logits: torch.Tensor, batch: Batch, stride: int) -> torch.Tensor:
+    """Mean CTC loss of a batch; frames past a line's true width are excluded."""
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, N, C)
+    t = log_probs.shape[0]
+    in_len = torch.clamp(torch.from_numpy(-(-batch.widths // stride)), max=t)
+    return F.ctc_loss(log_probs, torch.from_numpy(batch.targets), in_len, torch.from_numpy(batch.target_lengths),
+                      blank=0, reduction="mean", zero_infinity=True)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases and norm weights (1-D parameters)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class EMA:
+    """Exponential moving average of a model's parameters and buffers (warm-up for the first steps)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """Blend the model's current weights in; early steps use a smaller decay."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+
+def extend_head(model: CRNN, new_classes: int) -> CRNN:
+    """Grow the classifier to ``new_classes`` rows, keeping existing rows.
+
+    New rows start with zero weights and a bias far below every existing one, so the extended model's
+    predictions on old characters are unchanged until fine-tuning teaches it the new ones.
+    """
+    old = model.head
+    if new_classes <= old.out_features:
+        return model
+    head = nn.Linear(old.in_features, new_classes)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[: old.out_features] = old.weight
+        head.bias.fill_(float(old.bias.min()) - 20.0)
+        head.bias[: old.out_features] = old.bias
+    model.head = head
+    model.cfg = CRNNConfig.from_dict({**model.cfg.to_dict(), "num_classes": new_classes})
+    return model
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+def build_sources(cfg: TrainConfig, charset: Charset) -> tuple[list[Any], list[float], str]:
+    """The configured sources as indexable datasets, their weights and a one-line summary."""
+    sources, weights, parts = [], [], []
+    for s in cfg.sources:
+        if s.kind == "synth":
+            from crnn_ocr.synth import SynthConfig, SynthStream
+
+            src: Any = SynthStream(SynthConfig.load(s.path or None), charset=charset, seed=cfg.seed)
+        elif s.kind in ("tsv", "lmdb"):
+            from crnn_ocr.data.labels import open_dataset
+
+            src = open_dataset(s.path)
+        else:
+            raise ValueError(f"unknown source kind {s.kind!r} (synth, tsv, lmdb)")
+        sources.append(src)
+        weights.append(s.weight)
+        parts.append(f"{s.kind}:{Path(s.path).name if s.path else 'default'}x{s.weight:g}")
+    return sources, weights, " + ".join(parts)
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """Map-style dataset whose item ``k`` is the list of batches of chunk ``k`` (see BatchMaker)."""
+
+    def __init__(self, cfg: TrainConfig, sources: list[Any], weights: list[float], charset: Charset,
+                 preprocess: PreprocessConfig, stride: int, rank: int = 0, world: int = 1) -> None:
+        self.cfg = cfg
+        self.sources, self.weights = sources, weights
+        self.charset, self.preprocess = charset, preprocess
+        self.plan = BatchPlan(cfg.chunk_size, cfg.batch_size, cfg.max_batch_pixels, cfg.max_width, stride)
+        self.rank, self.world = rank, world
+        self._makers: dict[int, BatchMaker] = {}
+
+    def __len__(self) -> int:
+        return 2**31 - 1
+
+    def _maker(self, k: int) -> BatchMaker:
+        approx_step = k * self.cfg.chunk_size // max(1, self.cfg.batch_size)
+        stage = self.cfg.stage_at(approx_step)
+        key = self.cfg.stages.index(stage)
+        if key not in self._makers:
+            srcs: list[LineSource] = [
+                s.with_overrides(max_chars=stage.max_chars, degrade=stage.degrade) if hasattr(s, "with_overrides")
+                else s for s in self.sources
+            ]
+            self._makers[key] = BatchMaker(srcs, self.weights, self.charset, self.preprocess, self.plan,
+                                           self.cfg.seed, self.cfg.on_unknown, self.rank, self.world)  # type: ignore[arg-type]
+        return self._makers[key]
+
+    def __getitem__(self, k: int) -> list[Batch]:
+        return self._maker(k).chunk(k)
+
+
+class _From(torch.utils.data.Sampler):
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        k = self.start
+        while True:
+            yield k
+            k += 1
+
+    def __len__(self) -> int:
+        return 2**31 - 1
+
+
+# ----------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunState:
+    """Counters that checkpoints carry."""
+
+    step: int = 0
+    samples_seen: int = 0
+    chunk: int = 0
+    batch_in_chunk: int = 0
+    train_seconds: float = 0.0
+    best: float = -1.0
+
+
+class _Stop:
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread: no handler, no flag
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.flag = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _dist() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("CRNN_OCR_DDP_BACKEND") != "gloo" else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def _meta(model_name: str, charset: Charset, preprocess: PreprocessConfig) -> ModelMeta:
+    return ModelMeta(model_name, charset, preprocess)
+
+
+def _val_lines(cfg: TrainConfig, charset: Charset, preprocess: PreprocessConfig) -> dict[str, list]:
+    """Validation sets as prepared lines + truths: a fixed synthetic set and any labelled folders."""
+    sets: dict[str, list] = {}
+    if cfg.val_synth > 0 and any(s.kind == "synth" for s in cfg.sources):
+        from crnn_ocr.synth import SynthConfig, SynthStream
+
+        synth_src = next(s for s in cfg.sources if s.kind == "synth")
+        stream = SynthStream(SynthConfig.load(synth_src.path or None), charset=charset, seed=cfg.seed + 99991)
+        last = max(cfg.stages, key=lambda s: s.start_step)
+        stream = stream.with_overrides(max_chars=last.max_chars, degrade=last.degrade)
+        items = [stream[i] for i in range(cfg.val_synth)]
+        sets["synth"] = [(prepare_line(img, preprocess), txt) for img, txt in items]
+    for path in cfg.val_sets:
+        from crnn_ocr.data.labels import open_dataset
+
+        ds = open_dataset(path)
+        sets[Path(path).name] = [(prepare_line(ds[i][0], preprocess), ds[i][1]) for i in range(len(ds))]
+    return sets
+
+
+def validate(model: CRNN, meta: ModelMeta, sets: dict[str, list]) -> list[SetMetrics]:
+    """Metrics of ``model`` on prepared validation sets, through the same Recognizer code as inference."""
+    rec = Recognizer(TorchBackend(model, meta), batch_size=64)
+    out = []
+    for name, items in sets.items():
+        preds = rec.recognize_prepared([x for x, _ in items])
+        out.append(score([(t, p.text) for (_, t), p in zip(items, preds, strict=True)], name))
+    return out
+
+
+def _save(path: Path, model: nn.Module, ema: EMA | None, opt: torch.optim.Optimizer, st: RunState,
+          cfg: TrainConfig, charset: Charset, preprocess: PreprocessConfig, summary: str) -> None:
+    raw = model.module if hasattr(model, "module") else model
+    atomic_save({
+        "model": raw.state_dict(),
+        "ema": ema.state if ema else None,
+        "optimizer": opt.state_dict(),
+        "model_name": cfg.model,
+        "model_config": raw.cfg.to_dict(),
+        "config": cfg.to_dict(),
+        "charset": charset.to_text(),
+        "charset_sha256": charset.sha256,
+        "preprocess": preprocess.to_json(),
+        "data_summary": summary,
+        "step": st.step, "samples_seen": st.samples_seen, "chunk": st.chunk,
+        "batch_in_chunk": st.batch_in_chunk, "train_seconds": st.train_seconds, "best": st.best,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+    }, path)
+
+
+def _setup_model(cfg: TrainConfig, init: dict | None, extra_chars: str) -> tuple[CRNN, Charset, PreprocessConfig]:
+    if init is not None:
+        charset = Charset.from_text(init["charset"])
+        preprocess = PreprocessConfig.from_json(init["preprocess"])
+        model = CRNN(CRNNConfig.from_dict(init["model_config"]))
+        state = init["ema"] if init.get("ema") is not None else init["model"]
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        if extra_chars:
+            charset = charset.extend(extra_chars)
+            extend_head(model, charset.num_classes)
+        return model, charset, preprocess
+    charset = Charset.load(cfg.charset) if cfg.charset else default_charset()
+    if extra_chars:
+        charset = charset.extend(extra_chars)
+    model = create_model(cfg.model, num_classes=charset.num_classes, **cfg.model_overrides)
+    return model, charset, PreprocessConfig(height=model.cfg.height)
+
+
+def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, extra_chars: str = "",
+          log: Any = print) -> dict[str, Any]:
+    """Train (or resume) as ``cfg`` says; returns a summary of the run.
+
+    Args:
+        cfg: the run's configuration.
+        resume: continue from ``out_dir/last.pt`` (model, optimiser, EMA, data position, RNG states).
+        init_from: start from another checkpoint's weights (fine-tuning; fresh optimiser and counters).
+        extra_chars: characters to add to the charset (the classifier grows, old rows are kept).
+        log: where progress lines go.
+    """
+    rank, world = _dist()
+    out = Path(cfg.out_dir)
+    device = torch.device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ckpt = load_checkpoint(out / LAST) if resume and (out / LAST).is_file() else None
+    if resume and ckpt is None:
+        log(f"no checkpoint at {out / LAST}: starting a new run")
+    if ckpt is not None:
+        cfg = _override_run_limits(TrainConfig.from_dict(ckpt["config"]), cfg)
+    init = load_checkpoint(init_from) if init_from and ckpt is None else None
+    model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "")
+    torch.manual_seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    random.seed(cfg.seed + rank)
+    model.to(device).train()
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    st = RunState()
+    if ckpt is not None:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+        opt.load_state_dict(ckpt["optimizer"])
+        _float_optimizer_state(opt)
+        if ema and ckpt.get("ema") is not None:
+            ema.state = {k: v.float() if v.is_floating_point() else v.clone() for k, v in ckpt["ema"].items()}
+        st = RunState(ckpt["step"], ckpt["samples_seen"], ckpt["chunk"], ckpt["batch_in_chunk"],
+                      ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0))
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
+    stride = model.cfg.width_stride
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)
+    sources, weights, summary = build_sources(cfg, charset)
+    data = ChunkDataset(cfg, sources, weights, charset, preprocess, stride, rank, world)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=None, sampler=_From(st.chunk), num_workers=cfg.workers,
+        prefetch_factor=2 if cfg.workers else None, persistent_workers=False,
+    )
+    meta = _meta(cfg.model, charset, preprocess)
+    val_sets = _val_lines(cfg, charset, preprocess) if rank == 0 else {}
+    writer = _tensorboard(out) if rank == 0 and cfg.tensorboard else None
+    csv_path = out / "log.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+    t_log, n_log, loss_sum = time.monotonic(), 0, 0.0
+    skip = st.batch_in_chunk
+    first_chunk = st.chunk
+    stop_reason = ""
+    amp = _autocast(cfg, device)
+    with _Stop() as stop:
+        for k, batches in zip(range(st.chunk, 2**62), loader, strict=False):
+            for b_i, batch in enumerate(batches):
+                if k == first_chunk and b_i < skip:
+                    continue
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(st.step, cfg)
+                x = torch.from_numpy(batch.images).to(device)
+                with amp:
+                    logits = net(x)
+                loss = ctc_loss(logits, batch, stride)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                if ema:
+                    ema.update(model, st.step)
+                st.step += 1
+                st.samples_seen += len(batch.texts) * world
+                st.chunk, st.batch_in_chunk = k, b_i + 1
+                loss_sum += float(loss.detach())
+                n_log += len(batch.texts)
+                elapsed = time.monotonic() - t_start
+                if rank == 0 and st.step % cfg.log_every == 0:
+                    now = time.monotonic()
+                    rate = n_log * world / max(now - t_log, 1e-9)
+                    mean_loss = loss_sum / cfg.log_every
+                    st.train_seconds += now - t_log
+                    log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed))
+                    _append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
+                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
+                    if writer:
+                        writer.add_scalar("train/loss", mean_loss, st.step)
+                        writer.add_scalar("train/img_per_s", rate, st.step)
+                        writer.add_scalar("train/lr", lr_at(st.step, cfg), st.step)
+                    t_log, n_log, loss_sum = now, 0, 0.0
+                stop_reason = _should_stop(cfg, st, elapsed, stop.flag, world)
+                if rank == 0 and st.step % cfg.val_every == 0 and val_sets:
+                    _run_validation(model, ema, meta, val_sets, st, out, opt, cfg, charset, preprocess,
+                                    summary, writer, csv_path, log)
+                if rank == 0 and (st.step % cfg.ckpt_every == 0 or stop_reason):
+                    _save(out / LAST, model, ema, opt, st, cfg, charset, preprocess, summary)
+                if stop_reason:
+                    break
+            if stop_reason:
+                break
+    if rank == 0:
+        log(f"stopped ({stop_reason}) at step {st.step}, {st.samples_seen:,} samples seen; saved {out / LAST}")
+    if writer:
+        writer.close()
+    return {"step": st.step, "samples_seen": st.samples_seen, "reason": stop_reason, "checkpoint": str(out / LAST)}
+
+
+def _override_run_limits(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
+    """On resume, keep the saved run definition but take this invocation's run limits and bookkeeping."""
+    for k in ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
+              "val_sets", "tensorboard", "stages", "sources"):
+        setattr(saved, k, getattr(given, k))
+    return saved
+
+
+def _float_optimizer_state(opt: torch.optim.Optimizer) -> None:
+    """A compact checkpoint stores moments in bf16; training continues in fp32."""
+    for state in opt.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "step":
+                state[k] = v.float()
+
+
+def _should_stop(cfg: TrainConfig, st: RunState, elapsed: float, signalled: bool, world: int) -> str:
+    reason = ""
+    if signalled:
+        reason = "signal"
+    elif cfg.max_steps and st.step >= cfg.max_steps:
+        reason = "max_steps"
+    elif cfg.max_minutes and elapsed >= cfg.max_minutes * 60:
+        reason = "max_minutes"
+    if world > 1:  # every rank must stop on the same step, or the next all-reduce hangs
+        flag = torch.tensor([1.0 if reason else 0.0])
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() and not reason:
+            reason = "peer"
+    return reason
+
+
+def _progress_line(st: RunState, loss: float, rate: float, lr: float, cfg: TrainConfig, elapsed: float) -> str:
+    eta = ""
+    if cfg.max_steps:
+        left = (cfg.max_steps - st.step) * cfg.batch_size / max(rate, 1e-9)
+        eta = f" eta {left / 60:.1f} min"
+    elif cfg.max_minutes:
+        eta = f" eta {max(0.0, cfg.max_minutes - elapsed / 60):.1f} min"
+    return f"step {st.step} samples {st.samples_seen:,} loss {loss:.4f} {rate:.1f} img/s lr {lr:.2e}{eta}"
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _tensorboard(out: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> Any:
+    if cfg.amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if cfg.amp == "fp16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def _run_validation(model: CRNN, ema: EMA | None, meta: ModelMeta, val_sets: dict[str, list], st: RunState,
+                    out: Path, opt: torch.optim.Optimizer, cfg: TrainConfig, charset: Charset,
+                    preprocess: PreprocessConfig, summary: str, writer: Any, csv_path: Path, log: Any) -> None:
+    eval_model = model
+    if ema:
+        eval_model = CRNN(model.cfg)
+        eval_model.load_state_dict(ema.state)
+    results = validate(eval_model.eval(), meta, val_sets)
+    model.train()
+    for r in results:
+        log(f"  val {r.name}: acc {r.acc:.1%} acc_nospace {r.acc_nospace:.1%} cer {r.cer:.2%} ({r.lines} lines)")
+        if writer:
+            writer.add_scalar(f"val/{r.name}/acc", r.acc, st.step)
+            writer.add_scalar(f"val/{r.name}/cer", r.cer, st.step)
+    key = results[0].acc_nospace if results else 0.0
+    if key > st.best:
+        st.best = key
+        _save(out / BEST, model, ema, opt, st, cfg, charset, preprocess, summary)
