@@ -32,6 +32,8 @@ from crnn_ocr.detect.geometry import invert_affine, rotated_rect_quad, rotation_
 from crnn_ocr.preprocess import array_to_gray, is_light_on_dark
 
 POLARITIES = ("auto", "dark", "light", "both")
+SNAP_DEG = 1.0
+"""A line whose fitted angle is this close to the page skew takes the page skew (glyph centres wobble)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def same_line(a: np.ndarray, b: np.ndarray, max_gap: float) -> np.ndarray:
     xov = np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0])
     ygap = -yov
     union_h = np.maximum(a[3], b[:, 3]) - np.minimum(a[1], b[:, 1])
-    stacked = (xov >= 0.5 * np.minimum(wa, wb)) & (ygap <= 0.4 * hl) & (union_h <= 1.6 * hl)
+    stacked = (xov >= 0.5 * np.minimum(wa, wb)) & (ygap <= 0.3 * hl) & (union_h <= 1.5 * hl)
     return side | stacked
 
 
@@ -240,31 +242,47 @@ def split_rows(boxes: np.ndarray, idx: list[int]) -> list[list[int]]:
 
 
 def group_lines(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
-    """Lines as lists of component indices: linking, then projection splitting and re-linking of each band."""
-    lines: list[list[int]] = []
+    """Lines as lists of component indices.
+
+    Components are linked, groups spanning several rows are split by projection and each band re-linked;
+    then the groups themselves are linked by the same rule, so gaps are measured in the height of whole
+    pieces of line (a full-width ``）：`` leaves a wide gap between two small marks).
+    """
+    pieces: list[list[int]] = []
     for group in link_components(boxes, max_gap):
         bands = split_rows(boxes, group)
         if len(bands) == 1:
-            lines.append(group)
+            pieces.append(group)
             continue
         for band in bands:
-            lines.extend([[band[k] for k in sub] for sub in link_components(boxes[band], max_gap)])
-    return lines
+            pieces.extend([[band[k] for k in sub] for sub in link_components(boxes[band], max_gap)])
+    spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0), boxes[g, 4].sum()] for g in pieces])
+    return [[i for k in joined for i in pieces[k]] for joined in link_components(spans, max_gap)]
 
 
 # ---------------------------------------------------------------------------------------------- geometry
 
 
 def line_angle(b: np.ndarray) -> float | None:
-    """Angle (degrees, CCW positive) of a line through its glyph centres, or None when too short to tell."""
+    """Angle (degrees, CCW positive) of a line through its glyph centres, or None when too short to tell.
+
+    The slope is the median of pairwise slopes (Theil-Sen), so punctuation, descenders and the parts of
+    multi-blob characters do not tilt it.
+    """
     h = b[:, 3] - b[:, 1]
-    big = b[h >= 0.5 * np.median(h)]
+    big = b[h >= 0.7 * np.median(h)]
     if len(big) < 4:
         return None
+    big = big[np.linspace(0, len(big) - 1, min(len(big), 60)).astype(int)]
     cx, cy = (big[:, 0] + big[:, 2]) / 2, (big[:, 1] + big[:, 3]) / 2
     if cx.max() - cx.min() < 4 * np.median(big[:, 3] - big[:, 1]):
         return None
-    slope = np.polyfit(cx, cy, 1)[0]
+    i, j = np.triu_indices(len(big), 1)
+    dx = cx[j] - cx[i]
+    ok = np.abs(dx) > 0.5 * np.median(big[:, 3] - big[:, 1])
+    if not ok.any():
+        return None
+    slope = float(np.median((cy[j] - cy[i])[ok] / dx[ok]))
     return float(np.clip(-math.degrees(math.atan(slope)), -45, 45))
 
 
@@ -331,6 +349,7 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Foun
     groups = [g for g in groups if _is_text(boxes[g], hmed, cfg.min_height)]
     angles = [(a, len(g)) for g in groups if (a := line_angle(boxes[g])) is not None]
     skew = _weighted_median([a for a, _ in angles], [n for _, n in angles]) if angles else 0.0
+    skew = skew if abs(skew) >= cfg.min_skew else 0.0
     spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0)] for g in groups]) if groups \
         else np.zeros((0, 4))
     stacks = vertical_stacks(spans) if cfg.vertical and abs(skew) < 3 and len(groups) else []
@@ -341,8 +360,10 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Foun
             continue
         b = boxes[g]
         angle = line_angle(b)
+        if angle is None or abs(angle - skew) < SNAP_DEG:
+            angle = skew
         score = _score(mean_contrast[g], b)
-        out.append(DetectedLine(line_quad(b, skew if angle is None else angle, cfg.pad), score))
+        out.append(DetectedLine(line_quad(b, angle, cfg.pad), score))
     for s in stacks:
         members = [i for k in s for i in groups[k]]
         span = np.array([*spans[s, :2].min(0), *spans[s, 2:4].max(0)])

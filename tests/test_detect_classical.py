@@ -1,0 +1,194 @@
+"""The classical detector on pages rendered in the test, with known line boxes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import find_font
+from PIL import Image, ImageDraw, ImageFont
+
+from crnn_ocr.detect import as_quad, create_detector, crop_quad, list_detectors, quad_angle
+from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, split_rows
+from crnn_ocr.detect.metrics import iou_matrix, match
+
+Spec = tuple[str, int, int, int, str]  # text, x, y, font px, lang
+
+PAGE: list[Spec] = [
+    ("增值税专用发票", 300, 40, 44, "zh"),
+    ("购买方名称：北京小川科技有限公司", 60, 130, 28, "zh"),
+    ("Invoice No. 0012345  Date 2024-05-01", 60, 190, 24, "en"),
+    ("货物或应税劳务 数量 单价 金额", 60, 250, 28, "zh"),
+    ("TOTAL", 60, 330, 26, "en"),
+    ("12.50", 700, 330, 26, "en"),
+    ("合计人民币（大写）：贰拾叁元整", 60, 400, 30, "zh"),
+    ("Thank you for your business.", 60, 470, 22, "en"),
+]
+
+
+def font_for(lang: str, px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = find_font(lang)
+    if path is None:
+        pytest.skip("no font found by fc-match")
+    return ImageFont.truetype(path, px)
+
+
+def render_page(specs: list[Spec], size: tuple[int, int] = (900, 560), fg: int = 20, bg: int = 245,
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A gray page with the given lines drawn, and each line's true quad (its ink box)."""
+    img = Image.new("L", size, bg)
+    pen = ImageDraw.Draw(img)
+    boxes = []
+    for text, x, y, px, lang in specs:
+        font = font_for(lang, px)
+        pen.text((x, y), text, fill=fg, font=font)
+        boxes.append(as_quad(pen.textbbox((x, y), text, font=font)))
+    return np.asarray(img).copy(), boxes
+
+
+def rotate_page(page: np.ndarray, boxes: list[np.ndarray], angle: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The page turned by ``angle`` degrees counter-clockwise (canvas expanded), with its boxes."""
+    import cv2
+
+    from crnn_ocr.detect.geometry import rotation_matrix, transform_points
+
+    m, size = rotation_matrix(page.shape, angle)
+    out = cv2.warpAffine(page, m, size, borderValue=int(np.median(page)))
+    return out, [transform_points(b, m) for b in boxes]
+
+
+def recall_precision(pred: list[np.ndarray], true: list[np.ndarray]) -> tuple[float, float]:
+    n = len(match(iou_matrix(pred, true), 0.5))
+    return n / len(true), (n / len(pred) if pred else 0.0)
+
+
+@pytest.fixture(scope="module")
+def page() -> tuple[np.ndarray, list[np.ndarray]]:
+    return render_page(PAGE)
+
+
+def test_registry_builds_classical_and_rejects_unknown_names() -> None:
+    assert "classical" in list_detectors()
+    assert create_detector("classical").name == "classical"
+    with pytest.raises(ValueError, match="unknown detector"):
+        create_detector("east")
+    with pytest.raises(ValueError, match="unknown classical"):
+        ClassicalDetector(max_gapp=3)
+    with pytest.raises(ValueError, match="polarity"):
+        ClassicalConfig(polarity="grey")
+
+
+def test_finds_the_lines_of_a_mixed_page(page: tuple[np.ndarray, list[np.ndarray]]) -> None:
+    gray, true = page
+    found = ClassicalDetector()(gray)
+    recall, precision = recall_precision([ln.quad for ln in found], true)
+    assert recall >= 0.85
+    assert precision >= 0.8
+    assert all(0.0 <= ln.score <= 1.0 for ln in found)
+
+
+def test_bgr_input_gives_the_same_lines(page: tuple[np.ndarray, list[np.ndarray]]) -> None:
+    gray, _ = page
+    bgr = np.repeat(gray[..., None], 3, axis=2)
+    a, b = ClassicalDetector()(gray), ClassicalDetector()(bgr)
+    assert len(a) == len(b) and len(a) > 0
+
+
+def test_wide_gap_splits_a_receipt_line_unless_allowed(page: tuple[np.ndarray, list[np.ndarray]]) -> None:
+    gray, true = page
+    total, price = true[4], true[5]
+    row = gray[300:380]
+    split = ClassicalDetector()(row)
+    joined = ClassicalDetector(max_gap=40.0)(row)
+    assert len(split) == 2
+    assert len(joined) == 1
+    left = min(split, key=lambda ln: ln.quad[:, 0].min())
+    assert left.quad[:, 0].max() < price[:, 0].min()
+    assert joined[0].quad[:, 0].max() >= price[:, 0].max() and joined[0].quad[:, 0].min() <= total[:, 0].min()
+
+
+def test_uneven_light_and_shadow(page: tuple[np.ndarray, list[np.ndarray]]) -> None:
+    gray, true = page
+    h, w = gray.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = 0.45 + 0.55 * (xx / w) * (0.6 + 0.4 * yy / h)  # dark left edge, bright right corner
+    shaded = (gray.astype(np.float32) * light).astype(np.uint8)
+    recall, _ = recall_precision([ln.quad for ln in ClassicalDetector()(shaded)], true)
+    assert recall >= 0.85
+
+
+def test_light_text_on_dark_background() -> None:
+    gray, true = render_page(PAGE, fg=235, bg=30)
+    found = ClassicalDetector()(gray)
+    recall, precision = recall_precision([ln.quad for ln in found], true)
+    assert recall >= 0.85 and precision >= 0.8
+    assert recall_precision([ln.quad for ln in ClassicalDetector(polarity="dark")(gray)], true)[0] < recall
+
+
+def test_empty_and_noisy_blank_pages_have_no_lines() -> None:
+    rng = np.random.default_rng(0)
+    blank = np.full((600, 800), 240, np.uint8)
+    noisy = np.clip(blank + rng.normal(0, 4, blank.shape), 0, 255).astype(np.uint8)
+    gradient = np.tile(np.linspace(120, 250, 800, dtype=np.float32), (600, 1)).astype(np.uint8)
+    for img in (blank, noisy, gradient):
+        assert ClassicalDetector()(img) == []
+
+
+def test_one_huge_line() -> None:
+    gray, true = render_page([("大字 BIG 88", 40, 60, 220, "zh")], size=(1400, 420))
+    found = ClassicalDetector()(gray)
+    assert len(found) == 1
+    assert iou_matrix([found[0].quad], true)[0, 0] >= 0.5
+
+
+@pytest.mark.parametrize("angle", [4.0, -7.0])
+def test_rotated_page_is_deskewed(page: tuple[np.ndarray, list[np.ndarray]], angle: float) -> None:
+    gray, true = rotate_page(*page, angle)
+    found = ClassicalDetector()(gray)
+    recall, _ = recall_precision([ln.quad for ln in found], true)
+    assert recall >= 0.85
+    long_lines = [ln for ln in found if np.ptp(ln.quad[:, 0]) > 300]
+    assert long_lines
+    assert all(abs(quad_angle(ln.quad) - angle) < 1.5 for ln in long_lines)
+
+
+def test_chinese_characters_of_several_blobs_stay_one_line() -> None:
+    gray, true = render_page([("川北小二三八儿心", 30, 30, 40, "zh")], size=(420, 110))
+    found = ClassicalDetector()(gray)
+    assert len(found) == 1
+    assert iou_matrix([found[0].quad], true)[0, 0] >= 0.6
+
+
+def test_vertical_text_is_one_flagged_line_read_top_to_bottom() -> None:
+    font = font_for("zh", 40)
+    img = Image.new("L", (200, 420), 255)
+    pen = ImageDraw.Draw(img)
+    for k, ch in enumerate("竖排文字测试"):
+        pen.text((80, 20 + 52 * k), ch, fill=0, font=font)
+    gray = np.asarray(img).copy()
+    found = ClassicalDetector()(gray)
+    assert len(found) == 1 and found[0].vertical
+    crop = crop_quad(gray, found[0].quad)
+    assert crop.shape[1] > 3 * crop.shape[0]
+    ink_cols = np.flatnonzero((crop < 128).any(axis=0))
+    assert ink_cols[-1] - ink_cols[0] > 5 * 40  # six characters side by side
+
+
+def test_projection_splits_two_rows_bridged_by_a_tall_blob() -> None:
+    row1 = [[x, 0, x + 18, 20, 200] for x in range(0, 200, 25)]
+    row2 = [[x, 30, x + 18, 50, 200] for x in range(0, 200, 25)]
+    tall = [[210, 0, 230, 50, 600]]
+    boxes = np.array(row1 + row2 + tall, dtype=np.float64)
+    bands = split_rows(boxes, list(range(len(boxes))))
+    assert len(bands) == 2
+    assert sorted(len(b) for b in bands) == [8, 9]
+    assert set(bands[0]) | set(bands[1]) == set(range(len(boxes)))
+
+
+def test_line_quads_follow_the_text_angle_not_a_diagonal() -> None:
+    gray, _ = render_page([("SR", 50, 50, 30, "en")], size=(200, 140))
+    (line,) = ClassicalDetector()(gray)
+    assert abs(quad_angle(line.quad)) < 0.5
+    assert math.isclose(float(np.linalg.norm(line.quad[1] - line.quad[0])),
+                        float(np.ptp(line.quad[:, 0])), rel_tol=1e-3)
