@@ -1,0 +1,166 @@
+"""Appearance and degradations: ink/background composition, lighting, blur, noise, compression.
+
+Each function takes the image (float32 gray 0..255, or a uint8 mask) and the sample's rng, and returns a
+new array; the stream decides which ones run from the probabilities in ``synth.yaml``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def ink_bleed(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Soften and thicken strokes as ink spreading in paper (or thin them, as faded toner)."""
+    sigma = rng.uniform(0.5, 1.2)
+    soft = cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32)
+    lo = rng.uniform(10, 90)
+    hi = lo + rng.uniform(60, 140)
+    return np.clip((soft - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def morph(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Erode or dilate strokes by a pixel (bold print, worn print); erosion only where strokes are thick."""
+    k = np.ones((2, 2), np.uint8) if rng.random() < 0.7 else cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    if size >= 26 and rng.random() < 0.5:
+        return cv2.erode(mask, k)
+    return cv2.dilate(mask, k)
+
+
+def colours(rng: np.random.Generator, inverted: bool, low_contrast: bool) -> tuple[float, float]:
+    """Background and ink gray levels: dark on light, light on dark, or faint (thermal receipts, pencil)."""
+    if low_contrast:
+        bg = rng.uniform(150, 250)
+        ink = bg - rng.uniform(45, 100)
+    else:
+        bg = rng.uniform(185, 255)
+        ink = rng.uniform(0, min(110, bg - 90))
+    if inverted:
+        bg, ink = 255.0 - bg, 255.0 - ink
+    return float(bg), float(ink)
+
+
+def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bool, texture: bool) -> np.ndarray:
+    """A background: plain, with a linear gradient, and/or with paper texture (fibres and mottling)."""
+    img = np.full((h, w), bg, np.float32)
+    if gradient:
+        a = rng.uniform(0, 2 * np.pi)
+        amp = rng.uniform(15, 60) * (1 if bg < 128 else -1)
+        x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :] * np.cos(a)
+        y = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None] * np.sin(a) * (h / max(w, 1))
+        img += amp * (x + y + 0.5)
+    if texture:
+        cell = int(rng.integers(4, 24))
+        low = rng.normal(0, rng.uniform(3, 12), (h // cell + 2, w // cell + 2)).astype(np.float32)
+        img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+        img += rng.normal(0, rng.uniform(1, 5), (h, w)).astype(np.float32)
+    return img
+
+
+def compose(text: np.ndarray, deco: np.ndarray, back: np.ndarray, ink: float, deco_ink: float,
+            rng: np.random.Generator, faded: bool) -> np.ndarray:
+    """Lay ink over the background through the masks; faded print gets uneven ink density."""
+    a = text.astype(np.float32) * (1.0 / 255.0)
+    if faded:
+        h, w = a.shape
+        cell = int(rng.integers(3, 12))
+        dens = cv2.resize(rng.uniform(0.55, 1.0, (h // cell + 2, w // cell + 2)).astype(np.float32), (w, h))
+        a *= dens
+    img = back + (ink - back) * a
+    if deco.any():
+        d = deco.astype(np.float32) * (1.0 / 255.0)
+        img += (deco_ink - img) * d
+    return img
+
+
+def shadow(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A soft-edged shadow over part of the line (a hand or phone over the paper)."""
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = rng.uniform(0, 2 * np.pi)
+    c = rng.uniform(0.2, 0.8) * w * np.cos(a) + rng.uniform(0.2, 0.8) * h * np.sin(a)
+    d = xx * np.cos(a) + yy * np.sin(a) - c
+    edge = max(1.0, rng.uniform(0.02, 0.3) * w)
+    f = 1.0 / (1.0 + np.exp(-d / edge))
+    return img * (1.0 - rng.uniform(0.25, 0.6) * f)
+
+
+def uneven_light(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness falling off across the line (a lamp on one side, a curved page)."""
+    h, w = img.shape
+    cx, cy = rng.uniform(-0.5, 1.5) * w, rng.uniform(-2, 3) * h
+    r = rng.uniform(0.5, 2.0) * max(w, h)
+    yy, xx = np.ogrid[0:h, 0:w]
+    dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2).astype(np.float32) / r
+    gain = 1.0 - rng.uniform(0.15, 0.45) * np.clip(dist, 0, 1.5) / 1.5
+    return img * gain + rng.uniform(-15, 15)
+
+
+def gaussian_blur(img: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Out-of-focus camera or soft scan."""
+    return cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.3) * max(size, 16) / 32.0)
+
+
+def motion_blur(img: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Camera shake: a short line kernel at a random angle."""
+    n = int(rng.integers(3, max(4, size // 6) + 1))
+    k = np.zeros((n, n), np.float32)
+    k[n // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+    k = cv2.warpAffine(k, rot, (n, n))
+    return cv2.filter2D(img, -1, k / max(k.sum(), 1e-6), borderType=cv2.BORDER_REFLECT)
+
+
+def defocus_blur(img: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Lens defocus: a disc kernel."""
+    r = int(rng.integers(1, max(2, size // 14) + 1))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
+    return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Downscale then upscale back: low-resolution photos, zoomed screenshots, faxes."""
+    h, w = img.shape
+    f = rng.uniform(0.35, 0.75)
+    small = cv2.resize(img, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+    interp = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST)[int(rng.choice(3, p=[0.5, 0.35, 0.15]))]
+    return cv2.resize(small, (w, h), interpolation=interp)
+
+
+def binarize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scanner/fax binarisation: a global or local threshold, with noise deciding borderline pixels."""
+    u8 = np.clip(img + rng.normal(0, rng.uniform(2, 14), img.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        _, b = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    else:
+        block = int(rng.integers(5, 16)) * 2 + 1
+        b = cv2.adaptiveThreshold(u8, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block,
+                                  float(rng.uniform(2, 12)))
+    lo, hi = rng.uniform(0, 60), rng.uniform(200, 255)
+    return lo + (hi - lo) * (b.astype(np.float32) / 255.0)
+
+
+def noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise: Gaussian, sometimes brightness dependent."""
+    sigma = rng.uniform(2, 14)
+    n = rng.standard_normal(img.shape, dtype=np.float32) * sigma
+    if rng.random() < 0.3:
+        n *= np.sqrt(np.clip(img, 1, 255) / 128.0)
+    return img + n
+
+
+def salt_pepper(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dust and speckles of dirty scans."""
+    out = img.copy()
+    p = rng.uniform(0.002, 0.02)
+    u = rng.random(img.shape)
+    out[u < p / 2] = rng.uniform(0, 60)
+    out[u > 1 - p / 2] = rng.uniform(200, 255)
+    return out
+
+
+def jpeg(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """JPEG compression artefacts (photos, messaging apps)."""
+    u8 = np.clip(img, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 90))])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) if ok else img

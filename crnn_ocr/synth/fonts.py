@@ -1,0 +1,292 @@
+"""Font discovery (fontconfig) and per-face charset coverage from the cmap.
+
+A line is only ever rendered with a face whose cmap has every one of its characters: a missing glyph
+would draw a tofu box or nothing while the label still names the character. Coverage tables are cached on
+disk (keyed by font path, face index, file mtime/size and charset hash) because reading the cmap of a
+large CJK collection takes a noticeable fraction of a second per face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crnn_ocr.charset import Charset
+
+_FC_FORMAT = "%{file}|%{index}|%{family[0]}|%{style[0]}|%{weight}|%{spacing}\n"
+_CJK_MARK = "\u4e2d"  # a face with this glyph is treated as a CJK face
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """One face of a font file (``.ttc`` collections hold several; ``index`` selects it)."""
+
+    path: str
+    index: int
+    family: str
+    style: str
+    bold: bool
+    mono: bool
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the face, for cache keys and reports."""
+        return f"{self.path}#{self.index}"
+
+    @property
+    def name(self) -> str:
+        """Human-readable name."""
+        return f"{self.family} {self.style}"
+
+
+def parse_fc_list(output: str) -> list[FontFace]:
+    """Faces from ``fc-list --format`` output in :data:`_FC_FORMAT` (malformed rows are skipped)."""
+    faces: dict[tuple[str, int], FontFace] = {}
+    for row in output.splitlines():
+        parts = row.split("|")
+        if len(parts) != 6 or not parts[0]:
+            continue
+        path, index, family, style, weight, spacing = parts
+        if not path.lower().endswith((".ttf", ".ttc", ".otf", ".otc")):
+            continue
+        try:
+            idx, wt = int(index or 0), int(float(weight or 80))
+        except ValueError:
+            continue
+        face = FontFace(path, idx, family, style, bold=wt >= 180, mono=spacing.strip() == "100")
+        faces.setdefault((path, idx), face)
+    return [faces[k] for k in sorted(faces)]
+
+
+def discover_fonts(exclude: Sequence[str] = ()) -> list[FontFace]:
+    """Installed scalable faces from fontconfig, minus families containing any ``exclude`` substring.
+
+    Raises:
+        RuntimeError: fontconfig is missing or finds no fonts (install the packages in ``packages.apt``).
+    """
+    try:
+        out = subprocess.run(["fc-list", "--format", _FC_FORMAT], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"fontconfig (fc-list) failed: {e}; install the fonts listed in packages.apt") from e
+    faces = [f for f in parse_fc_list(out) if not any(x in f.family for x in exclude)]
+    if not faces:
+        raise RuntimeError("no usable fonts found; install the fonts listed in packages.apt")
+    return faces
+
+
+def cache_dir() -> Path:
+    """Where coverage tables are cached (``$XDG_CACHE_HOME/crnn-ocr`` or ``~/.cache/crnn-ocr``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crnn-ocr" / "font-coverage"
+
+
+def read_cmap(face: FontFace) -> set[int]:
+    """Code points that the face maps to a glyph."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(face.path, fontNumber=face.index, lazy=True)
+    try:
+        return set(font.getBestCmap() or {})
+    finally:
+        font.close()
+
+
+def _cache_key(face: FontFace, charset: Charset) -> str:
+    st = os.stat(face.path)
+    raw = f"{face.key}|{st.st_mtime_ns}|{st.st_size}|{charset.sha256}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def face_coverage(face: FontFace, charset: Charset, cache: Path | None = None) -> np.ndarray:
+    """Boolean vector: which charset symbols the face has a glyph for (cached on disk when possible)."""
+    path = None
+    if cache is not None:
+        path = cache / f"{_cache_key(face, charset)}.npy"
+        try:
+            cov = np.unpackbits(np.load(path))[: len(charset)].astype(bool)
+            if cov.shape == (len(charset),):
+                return cov
+        except (OSError, ValueError):
+            pass
+    cmap = read_cmap(face)
+    # A space has no outline, but every text font maps it.
+    cov = np.fromiter((ord(s) in cmap for s in charset.symbols), dtype=bool, count=len(charset))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, np.packbits(cov))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # read-only home: keep the table in memory only
+    return cov
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A rasterised glyph: coverage bitmap, its offset from the pen position on the baseline, advance."""
+
+    bitmap: np.ndarray
+    left: int
+    top: int
+    advance: float
+
+
+def rasterise(font, ch: str) -> Glyph:
+    """Render one character with Pillow (once per font, size and character; then cached)."""
+    from PIL import Image, ImageDraw
+
+    left, top, right, bottom = font.getbbox(ch, anchor="ls")
+    w, h = max(right - left, 0), max(bottom - top, 0)
+    if w == 0 or h == 0 or ch.isspace():
+        return Glyph(np.zeros((0, 0), np.uint8), 0, 0, font.getlength(ch))
+    img = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(img).text((-left, -top), ch, font=font, fill=255, anchor="ls")
+    return Glyph(np.asarray(img).copy(), left, top, font.getlength(ch))
+
+
+def embolden(g: Glyph, px: int) -> Glyph:
+    """A bolder glyph: strokes grown by ``px`` pixels on every side (for faces without a bold weight)."""
+    if g.bitmap.size == 0 or px <= 0:
+        return g
+    k = 2 * px + 1
+    grown = cv2.dilate(cv2.copyMakeBorder(g.bitmap, px, px, px, px, cv2.BORDER_CONSTANT, value=0),
+                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return Glyph(grown, g.left - px, g.top - px, g.advance + px)
+
+
+class FontLibrary:
+    """Faces, their coverage matrix over a charset, and per-process caches of fonts and glyph bitmaps.
+
+    Pillow draws a CJK line glyph by glyph through FreeType on every call, which is far slower than
+    pasting cached bitmaps, so glyphs are rasterised once per process and reused. Caches are bounded
+    (fonts of large CJK collections take ~2 MB each) and dropped on pickling and after a fork.
+    """
+
+    max_fonts = 48
+    max_glyph_bytes = 192 << 20
+
+    def __init__(self, faces: Sequence[FontFace], coverage: np.ndarray, charset: Charset,
+                 cjk_weight: float = 1.0, weights: Mapping[str, float] | None = None) -> None:
+        if coverage.shape != (len(faces), len(charset)):
+            raise ValueError("coverage must be (faces, charset symbols)")
+        self.faces = list(faces)
+        self.coverage = coverage
+        self.charset = charset
+        self._col = {s: i for i, s in enumerate(charset.symbols)}
+        mark = self._col.get(_CJK_MARK)
+        self.is_cjk = coverage[:, mark] if mark is not None else np.zeros(len(faces), bool)
+        self.weights = np.where(self.is_cjk, cjk_weight, 1.0)
+        for k, face in enumerate(self.faces):
+            for sub, mult in (weights or {}).items():
+                if sub in face.name:
+                    self.weights[k] *= mult
+        self._fonts: dict[tuple[int, int], object] = {}
+        self._glyphs: dict[tuple[int, int, int, str], Glyph] = {}
+        self._glyph_bytes = 0
+        self._pid = os.getpid()
+
+    @classmethod
+    def build(cls, charset: Charset, exclude: Sequence[str] = (), cjk_weight: float = 1.0,
+              weights: Mapping[str, float] | None = None, faces: Sequence[FontFace] | None = None,
+              cache: str | Path | bool | None = True) -> FontLibrary:
+        """Discover fonts and compute (or load cached) coverage.
+
+        Faces covering nothing are dropped, and of faces with the same family and style (two versions of
+        one font installed) only the one with the widest coverage is kept, so no design counts twice.
+        """
+        faces = list(faces) if faces is not None else discover_fonts(exclude)
+        where = cache_dir() if cache is True else (Path(cache) if cache else None)
+        cov = np.stack([face_coverage(f, charset, where) for f in faces]) if faces else np.zeros((0, len(charset)))
+        best: dict[str, int] = {}
+        for k, f in enumerate(faces):
+            n = int(cov[k].sum())
+            if n and (f.name not in best or n > cov[best[f.name]].sum()):
+                best[f.name] = k
+        keep = sorted(best.values())
+        return cls([faces[k] for k in keep], cov[keep], charset, cjk_weight, weights)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fonts"], state["_glyphs"], state["_glyph_bytes"] = {}, {}, 0
+        return state
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():  # forked: do not share FreeType state with the parent
+            self._fonts, self._glyphs, self._glyph_bytes, self._pid = {}, {}, 0, os.getpid()
+
+    def covered(self) -> np.ndarray:
+        """Charset symbols that at least one face can render."""
+        return self.coverage.any(axis=0)
+
+    def missing(self) -> list[str]:
+        """Charset symbols no face has (they are never sampled)."""
+        return [s for s, c in zip(self.charset.symbols, self.covered(), strict=True) if not c]
+
+    def col(self, ch: str) -> int:
+        """Column of a charset symbol in the coverage matrix."""
+        return self._col[ch]
+
+    def has(self, face_index: int, ch: str) -> bool:
+        """Whether a face has a glyph for ``ch`` (a space counts as present: it has no ink)."""
+        k = self._col.get(ch)
+        return ch == " " if k is None else bool(self.coverage[face_index, k])
+
+    def faces_for(self, text: str) -> np.ndarray:
+        """Indices of the faces that have every character of ``text``."""
+        cols = [self._col[c] for c in set(text) if c in self._col]
+        if not cols:
+            return np.arange(len(self.faces))
+        return np.flatnonzero(self.coverage[:, cols].all(axis=1))
+
+    def pick(self, text: str, rng: np.random.Generator) -> int | None:
+        """A random face index able to render ``text`` (weighted), or None if there is none."""
+        idx = self.faces_for(text)
+        if idx.size == 0:
+            return None
+        w = self.weights[idx]
+        return int(idx[rng.choice(idx.size, p=w / w.sum())])
+
+    def font(self, face_index: int, size: int):
+        """The Pillow font for a face at a pixel size, opened once per process."""
+        from PIL import ImageFont
+
+        self._check_process()
+        key = (face_index, size)
+        font = self._fonts.get(key)
+        if font is None:
+            if len(self._fonts) >= self.max_fonts:
+                self._fonts.pop(next(iter(self._fonts)))
+            face = self.faces[face_index]
+            # Basic layout: per-glyph rendering needs no shaping and is twice as fast as raqm.
+            font = ImageFont.truetype(face.path, size, index=face.index, layout_engine=ImageFont.Layout.BASIC)
+            self._fonts[key] = font
+        return font
+
+    def glyph(self, face_index: int, size: int, ch: str, stroke: int = 0) -> Glyph:
+        """The cached bitmap of ``ch`` in a face at a size (the same result whatever the cache holds)."""
+        self._check_process()
+        key = (face_index, size, ch)
+        g = self._glyphs.get(key)
+        if g is None:
+            if self._glyph_bytes > self.max_glyph_bytes:
+                self._evict()
+            g = rasterise(self.font(face_index, size), ch)
+            self._glyphs[key] = g
+            self._glyph_bytes += g.bitmap.nbytes + 200
+        return embolden(g, stroke) if stroke else g
+
+    def _evict(self) -> None:
+        """Drop the older half of the glyph cache (insertion order); frequent glyphs come back quickly."""
+        keys = list(self._glyphs)
+        for k in keys[: len(keys) // 2]:
+            del self._glyphs[k]
+        self._glyph_bytes = sum(g.bitmap.nbytes + 200 for g in self._glyphs.values())
