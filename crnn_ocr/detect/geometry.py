@@ -92,7 +92,7 @@ def rotation_matrix(shape: tuple[int, int], angle_deg: float) -> tuple[np.ndarra
     h, w = shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
     c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(math.ceil(w * c + h * s)), int(math.ceil(w * s + h * c))
+    nw, nh = int(math.ceil(round(w * c + h * s, 6))), int(math.ceil(round(w * s + h * c, 6)))
     m[0, 2] += nw / 2.0 - w / 2.0
     m[1, 2] += nh / 2.0 - h / 2.0
     return m, (nw, nh)

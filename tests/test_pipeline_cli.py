@@ -1,0 +1,73 @@
+"""``crnn-ocr predict`` on pages and ``crnn-ocr bench page``, run in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+from test_detect_classical import render_page
+from typer.testing import CliRunner
+
+from crnn_ocr.cli import app
+
+LINES = [("发票号码 No.12345", 30, 20, 28, "zh"), ("TOTAL", 30, 80, 26, "en"), ("12.50", 420, 80, 26, "en")]
+
+
+def write_page(folder: Path, name: str = "page") -> Path:
+    page, true = render_page(LINES, size=(560, 140))
+    path = folder / f"{name}.png"
+    cv2.imwrite(str(path), page)
+    labels = {"lines": [{"box": q.reshape(-1).tolist(), "text": t[0]} for q, t in zip(true, LINES, strict=True)]}
+    path.with_suffix(".json").write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_predict_page_as_json_with_a_drawing(tmp_path: Path, tiny_onnx: Path) -> None:
+    page = write_page(tmp_path)
+    out = tmp_path / "drawn.png"
+    res = CliRunner().invoke(app, ["predict", str(page), "--model", str(tiny_onnx), "--format", "json",
+                                   "--draw", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout.strip().splitlines()[-1])
+    assert doc["file"] == str(page)
+    assert all(len(ln["box"]) == 4 for ln in doc["lines"])
+    drawn = cv2.imread(str(out))
+    assert drawn is not None and drawn.shape[1] == 2 * 560 and drawn.shape[0] == 140
+
+
+def test_predict_rejects_a_bad_format_and_reports_unreadable_files(tmp_path: Path, tiny_onnx: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["predict", "x.png", "--format", "xml", "-m", str(tiny_onnx)]).exit_code == 2
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    res = runner.invoke(app, ["predict", str(bad), "--det", "none", "-m", str(tiny_onnx)])
+    assert res.exit_code == 1
+
+
+def test_bench_page_detection_only_writes_reports(tmp_path: Path) -> None:
+    data = tmp_path / "pages"
+    data.mkdir()
+    write_page(data, "a")
+    write_page(data, "b")
+    report, table = tmp_path / "r.json", tmp_path / "r.md"
+    res = CliRunner().invoke(app, ["bench", "page", "--data", str(data), "--det-only", "--no-rapidocr",
+                                   "--json", str(report), "--md", str(table)])
+    assert res.exit_code == 0, res.output
+    (system,) = json.loads(report.read_text())["systems"]
+    assert system["detection_only"] and system["counts"]["pages"] == 2 and system["counts"]["true_lines"] == 6
+    assert system["det_recall"] >= 0.8 and "char_f1" not in system
+    assert "| classical |" in table.read_text()
+
+
+def test_bench_page_end_to_end_scores_text(tmp_path: Path, tiny_onnx: Path) -> None:
+    data = tmp_path / "pages"
+    data.mkdir()
+    write_page(data)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["bench", "page", "-d", str(data), "-m", str(tiny_onnx), "--no-rapidocr",
+                                   "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    (system,) = json.loads(report.read_text())["systems"]
+    assert not system["detection_only"] and 0.0 <= system["char_f1"] <= 1.0
+    assert system["counts"]["true_chars"] == len("发票号码No.12345TOTAL12.50")

@@ -1,0 +1,138 @@
+"""Whole-page OCR: detector + recogniser, reading order, boxes in page pixels, orientation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_detect_classical import render_page
+
+from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
+from crnn_ocr.engine.recognizer import Recognizer
+from crnn_ocr.pipeline import OCR, format_page, full_box, load_pages, numbered_path, turn_tall
+from crnn_ocr.results import LineResult
+
+LINES = [
+    ("第一行 发票号码 12345", 40, 30, 30, "zh"),
+    ("Second line TOTAL", 40, 100, 28, "en"),
+    ("第三行 合计 ¥88.00", 40, 170, 30, "zh"),
+    ("Fourth and last line", 40, 240, 26, "en"),
+]
+TOPS = [("TTTTT TTTTTT", 40, 40 + 70 * k, 40, "en") for k in range(3)]
+
+
+class FakeRecognizer:
+    """Reads each crop as its size; confident when ink sits in the crop's top half (T-shaped text upright)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[np.ndarray]] = []
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[LineResult]:
+        self.calls.append(list(images))
+        out = []
+        for img in images:
+            ink = 255.0 - img.astype(np.float64)
+            h = img.shape[0]
+            top, bottom = ink[: h // 2].sum(), ink[h - h // 2:].sum()
+            out.append(LineResult(f"{img.shape[1]}x{h}", 0.9 if top > bottom else 0.4))
+        return out
+
+
+def test_page_lines_come_in_reading_order_with_page_boxes_from_one_recogniser_call() -> None:
+    page, true = render_page(LINES, size=(700, 300))
+    rec = FakeRecognizer()
+    lines = OCR(recognizer=rec)(page)  # type: ignore[arg-type]
+    assert len(rec.calls) == 1 and len(rec.calls[0]) == len(lines) == len(true)
+    for got, want, crop in zip(lines, true, rec.calls[0], strict=True):
+        assert got.box is not None
+        assert polygon_iou(np.asarray(got.box, dtype=np.float32), want) >= 0.5
+        assert got.text == f"{crop.shape[1]}x{crop.shape[0]}"
+        assert 0.0 <= got.extra["det_score"] <= 1.0
+        assert "box" in got.to_dict()
+
+
+def test_default_detector_is_classical_and_none_keeps_the_whole_image() -> None:
+    rec = FakeRecognizer()
+    assert OCR(recognizer=rec).detector_name == "classical"  # type: ignore[arg-type]
+    ocr = OCR(detector="none", recognizer=rec)  # type: ignore[arg-type]
+    assert ocr.detector == "none"
+    page = np.full((40, 120), 255, np.uint8)
+    (line,) = ocr(page)
+    assert line.box == full_box(120, 40)
+    with pytest.raises(ValueError, match="unknown detector"):
+        OCR(detector="dbnet", recognizer=rec)  # type: ignore[arg-type]
+
+
+def test_upright_check_reads_an_upside_down_page_the_right_way() -> None:
+    page, true = render_page(TOPS, size=(560, 260))
+    rec = FakeRecognizer()
+    upright = OCR(recognizer=rec, upright_check=True)(page)  # type: ignore[arg-type]
+    assert len(rec.calls[-1]) == 2 * len(upright) and not any(ln.extra.get("rotated_180") for ln in upright)
+    flipped_page = np.ascontiguousarray(page[::-1, ::-1])
+    plain = OCR(recognizer=rec)(flipped_page)  # type: ignore[arg-type]
+    assert all(ln.confidence == 0.4 for ln in plain)
+    turned = OCR(recognizer=rec, upright_check=True)(flipped_page)  # type: ignore[arg-type]
+    assert len(turned) == len(true) and all(ln.extra["rotated_180"] and ln.confidence == 0.9 for ln in turned)
+    h, w = page.shape
+    first_true = np.array([w, h], dtype=np.float32) - true[0]  # the first line, turned with the page
+    assert polygon_iou(np.asarray(turned[0].box, dtype=np.float32), first_true) >= 0.5
+    box = np.asarray(turned[0].box)
+    assert box[0, 1] > box[2, 1] and box[0, 0] > box[2, 0]  # starts at the text's own top-left corner
+
+
+class TallDetector:
+    name = "tall"
+
+    def __call__(self, image: np.ndarray) -> list[DetectedLine]:
+        return [DetectedLine(as_quad([10, 5, 30, 95]), 0.5)]
+
+
+def test_tall_crops_are_turned_and_flagged_vertical() -> None:
+    crop = np.zeros((90, 20), np.uint8)
+    crop[:10] = 255
+    turned, tall = turn_tall(crop)
+    assert tall and turned.shape == (20, 90) and turned[:, :10].min() == 255
+    assert not turn_tall(np.zeros((20, 90), np.uint8))[1]
+    rec = FakeRecognizer()
+    (line,) = OCR(detector=TallDetector(), recognizer=rec)(np.full((100, 50), 255, np.uint8))  # type: ignore[arg-type]
+    assert line.extra["vertical"] and rec.calls[0][0].shape == (20, 90)
+    assert np.asarray(line.box)[0].tolist() == [30, 5]  # reading starts at the column's top-right
+
+
+def test_real_recogniser_on_a_page(tiny_onnx: Path) -> None:
+    page, true = render_page(LINES, size=(700, 300))
+    lines = OCR(recognizer=Recognizer(tiny_onnx))(page)
+    assert len(lines) <= len(true)
+    assert all(ln.box is not None and ln.text for ln in lines)
+    assert all(0 <= x <= 700 and 0 <= y <= 300 for ln in lines for x, y in ln.box)  # type: ignore[union-attr]
+
+
+def test_format_page_in_three_forms() -> None:
+    lines = [LineResult("你好", 0.5, box=full_box(10, 5)), LineResult("ab", 1.0, box=full_box(4, 2))]
+    assert format_page("p.png", lines, "text", with_name=False) == "你好\nab"
+    assert format_page("p.png", lines, "text", with_name=True).splitlines()[0] == "==> p.png <=="
+    import json
+
+    d = json.loads(format_page("p.png", lines, "json", with_name=False))
+    assert d["file"] == "p.png" and [ln["text"] for ln in d["lines"]] == ["你好", "ab"]
+    tsv = format_page("p.png", lines, "tsv", with_name=False).splitlines()
+    assert tsv[1].split("\t") == ["p.png", "1", "ab", "1.0000", "0.0,0.0,4.0,0.0,4.0,2.0,0.0,2.0"]
+    with pytest.raises(ValueError):
+        format_page("p", lines, "xml", with_name=False)
+    assert numbered_path(Path("o/out.png"), 0) == Path("o/out.png")
+    assert numbered_path(Path("o/out.png"), 2) == Path("o/out-3.png")
+
+
+def test_load_pages_reads_images_and_every_pdf_page(tmp_path: Path) -> None:
+    a = Image.fromarray(np.full((100, 80), 200, np.uint8))
+    b = Image.fromarray(np.full((100, 80), 50, np.uint8))
+    a.save(tmp_path / "one.png")
+    a.save(tmp_path / "two.pdf", save_all=True, append_images=[b])
+    ((name, gray),) = list(load_pages(tmp_path / "one.png"))
+    assert name.endswith("one.png") and gray.shape == (100, 80)
+    pages = list(load_pages(tmp_path / "two.pdf", dpi=72))
+    assert [n.rsplit("#", 1)[1] for n, _ in pages] == ["1", "2"]
+    assert pages[0][1].mean() > 150 > pages[1][1].mean()
