@@ -107,13 +107,14 @@ class Recognizer:
             stride = batch.shape[3] / probs.shape[1]
             lengths = np.ceil(true_w / stride).astype(np.int64)
             for i, dec, w in zip(idx, greedy_decode_batch(probs, lengths), true_w, strict=True):
-                scale = (source_widths[i] / w) if source_widths is not None else 1.0
-                results[i] = self._to_result(dec, stride * scale)
+                src_w = float(source_widths[i]) if source_widths is not None else float(w)
+                results[i] = self._to_result(dec, stride * src_w / w, src_w)
         return [r for r in results if r is not None]
 
-    def _to_result(self, dec: Decoded, px_per_frame: float) -> LineResult:
+    def _to_result(self, dec: Decoded, px_per_frame: float, width: float) -> LineResult:
         chars = tuple(
-            CharResult(self.charset.decode([c]), float(p), float(t0 * px_per_frame), float((t1 + 1) * px_per_frame))
+            CharResult(self.charset.decode([c]), float(p), min(width, t0 * px_per_frame),
+                       min(width, (t1 + 1) * px_per_frame))
             for c, p, (t0, t1) in zip(dec.labels, dec.char_probs, dec.spans, strict=True)
         )
         text = "".join(c.char for c in chars)

@@ -1,0 +1,86 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from crnn_ocr.ctc import beam_decode, greedy_decode, greedy_decode_batch
+
+
+def one_hot_probs(path, classes=5, p=0.9):
+    probs = np.full((len(path), classes), (1 - p) / (classes - 1), dtype=np.float32)
+    probs[np.arange(len(path)), path] = p
+    return probs
+
+
+def reference_collapse(path):
+    return tuple(k for k, _ in itertools.groupby(path) if k != 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "labels"),
+    [
+        ([], ()),
+        ([0, 0, 0], ()),
+        ([1], (1,)),
+        ([1, 1, 1], (1,)),
+        ([1, 0, 1], (1, 1)),  # a blank separates repeated characters
+        ([1, 1, 0, 0, 1, 2, 2], (1, 1, 2)),
+        ([0, 3, 0, 3, 3, 0], (3, 3)),
+        ([2, 3, 2, 3], (2, 3, 2, 3)),
+        ([0, 0, 4], (4,)),
+    ],
+)
+def test_collapse_rules(path, labels):
+    d = greedy_decode(one_hot_probs(path) if path else np.zeros((0, 5), np.float32))
+    assert d.labels == labels
+    assert len(d.char_probs) == len(d.spans) == len(labels)
+
+
+def test_exhaustive_against_reference():
+    for n in range(1, 6):
+        for path in itertools.product(range(3), repeat=n):
+            d = greedy_decode(one_hot_probs(list(path), classes=3))
+            assert d.labels == reference_collapse(path), path
+
+
+def test_spans_and_confidences():
+    probs = one_hot_probs([0, 1, 1, 0, 2, 0], p=0.8)
+    probs[2, 1] = 0.95
+    d = greedy_decode(probs)
+    assert d.labels == (1, 2)
+    assert d.spans == ((1, 2), (4, 4))
+    assert d.char_probs[0] == pytest.approx(0.95)  # the best frame of the run
+    assert d.char_probs[1] == pytest.approx(0.8)
+    assert d.confidence == pytest.approx(np.sqrt(0.95 * 0.8), rel=1e-5)
+
+
+def test_length_limits_frames():
+    probs = one_hot_probs([1, 0, 2, 0, 3])
+    assert greedy_decode(probs, length=3).labels == (1, 2)
+    assert greedy_decode(probs, length=0).labels == ()
+
+
+def test_batch_matches_single():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(6), size=(4, 12)).astype(np.float32)
+    lengths = np.array([12, 5, 1, 9])
+    batch = greedy_decode_batch(probs, lengths)
+    for i in range(4):
+        assert batch[i] == greedy_decode(probs[i], int(lengths[i]))
+    with pytest.raises(ValueError):
+        greedy_decode_batch(probs[0])
+
+
+def test_beam_search_finds_most_probable_labelling():
+    # Best path is blank-blank ("" ), but the labelling "1" has more total probability.
+    probs = np.array([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25]], dtype=np.float64)
+    assert greedy_decode(probs).labels == ()
+    labels, logp = beam_decode(probs, beam=4)
+    # Brute force over all alignments.
+    totals = {}
+    for path in itertools.product(range(3), repeat=2):
+        key = reference_collapse(path)
+        totals[key] = totals.get(key, 0.0) + probs[0, path[0]] * probs[1, path[1]]
+    best = max(totals, key=totals.get)
+    assert labels == best == (1,)
+    assert np.exp(logp) == pytest.approx(totals[best])

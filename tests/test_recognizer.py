@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from conftest import make_tiny_onnx, render_line
+
+from crnn_ocr import OCR, Recognizer
+from crnn_ocr.charset import Charset
+from crnn_ocr.preprocess import ImageDecodeError
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_onnx):
+    return Recognizer(tiny_onnx, threads=1, batch_size=3)
+
+
+def test_batched_results_in_input_order(rec):
+    texts = ["短", "a much longer English line here", "中等长度的一行", "12.50", "发票号码 No.12345 合计"]
+    images = [render_line(t, lang="zh") for t in texts]
+    batched = rec(images)
+    single = [rec([img])[0] for img in images]
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert [r.confidence for r in batched] == pytest.approx([r.confidence for r in single], rel=1e-4)
+
+
+def test_single_image_and_mixed_input_types(rec, zh_line, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "l.png"
+    Image.fromarray(zh_line).save(path)
+    results = rec([zh_line, str(path), path.read_bytes(), Image.fromarray(zh_line)])
+    assert len({r.text for r in results}) == 1
+    assert rec(zh_line)[0].text == results[0].text
+
+
+def test_char_spans_are_in_source_pixels(rec):
+    img = render_line("一二三四五六七八九十" * 3, font_size=40, height=60)
+    (res,) = rec([img])
+    assert res.chars, "a random model still emits characters"
+    assert all(0 <= c.x0 < c.x1 <= img.shape[1] + 1e-6 for c in res.chars)
+    assert all(0.0 <= c.confidence <= 1.0 for c in res.chars)
+    assert "".join(c.char for c in res.chars) == res.text
+    assert res.to_dict()["text"] == res.text
+
+
+def test_metadata_decides_the_charset(tmp_path, zh_line):
+    small = Charset(tuple("0123456789"))
+    model = make_tiny_onnx(tmp_path / "digits.onnx", charset=small)
+    r = Recognizer(model, threads=1)
+    assert r.charset == small and r.name == "tiny_test"
+    assert set(r([zh_line])[0].text) <= set("0123456789")
+
+
+def test_bad_image_raises_clear_error(rec):
+    with pytest.raises(ImageDecodeError):
+        rec([b"garbage"])
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Recognizer(tmp_path / "none.onnx")
+
+
+def test_ocr_none_detector_boxes_whole_image(rec, zh_line):
+    lines = OCR(detector="none", recognizer=rec)(zh_line)
+    h, w = zh_line.shape
+    if lines:
+        assert lines[0].box == ((0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h)))
+        assert lines[0].text == rec([zh_line])[0].text
+
+
+def test_empty_batch_returns_empty(rec):
+    assert rec([]) == []
+    assert isinstance(np.float32(rec([render_line("x")])[0].confidence), np.floating)
