@@ -132,7 +132,8 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     block = (h > 0.5 * ph) | ((w * h > 0.05 * ph * pw) & (fill > 0.5))
     touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
     edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
-    return ~(speck | rule | frame | block | edge)
+    blob = (fill > 0.6) & (np.minimum(w, h) >= 1.3 * hmed) & (w <= 2 * h) & (h <= 2 * w)  # logos, holes
+    return ~(speck | rule | frame | block | edge | blob)
 
 
 # --------------------------------------------------------------------------------------------- linking
@@ -167,49 +168,55 @@ class UnionFind:
 
 
 def same_line(a: np.ndarray, b: np.ndarray, max_gap: float) -> np.ndarray:
-    """Whether box ``a`` and each row of ``b`` (both starting right of ``a``'s left edge) share a line.
+    """Whether boxes ``a[k]`` and ``b[k]`` (``b`` starting right of ``a``'s left edge) share a line.
 
     Side by side: the smaller box overlaps the larger vertically by half its height, its centre lies in
     the larger's rows, the heights are comparable unless the smaller is a mark (dot, comma, dash, 一), and
     the horizontal gap is at most ``max_gap`` times the larger height. Stacked: boxes overlapping in x by
     half the narrower width, close vertically, whose union is still one glyph tall (i-dots, 二, accents).
     """
-    ha, hb = a[3] - a[1], b[:, 3] - b[:, 1]
-    wa, wb = a[2] - a[0], b[:, 2] - b[:, 0]
+    ax0, ay0, ax1, ay1 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx0, by0, bx1, by1 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    ha, hb, wa, wb = ay1 - ay0, by1 - by0, ax1 - ax0, bx1 - bx0
+    a_small = ha <= hb
     hs, hl = np.minimum(ha, hb), np.maximum(ha, hb)
-    ws = np.where(ha <= hb, wa, wb)
-    small_cy = np.where(ha <= hb, (a[1] + a[3]) / 2, (b[:, 1] + b[:, 3]) / 2)
-    big_y0 = np.where(ha <= hb, b[:, 1], a[1])
-    big_y1 = np.where(ha <= hb, b[:, 3], a[3])
-    yov = np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1])
-    gap = b[:, 0] - a[2]
+    ws = np.where(a_small, wa, wb)
+    small_cy = np.where(a_small, (ay0 + ay1) / 2, (by0 + by1) / 2)
+    big_y0, big_y1 = np.where(a_small, by0, ay0), np.where(a_small, by1, ay1)
+    yov = np.minimum(ay1, by1) - np.maximum(ay0, by0)
     comparable = (hl <= 2.5 * hs) | (np.maximum(ws, hs) <= 0.6 * hl) | (hs <= 0.4 * ws)
-    side = (yov >= 0.5 * hs) & (small_cy >= big_y0) & (small_cy <= big_y1) & comparable & (gap <= max_gap * hl)
-    xov = np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0])
-    ygap = -yov
-    union_h = np.maximum(a[3], b[:, 3]) - np.minimum(a[1], b[:, 1])
-    stacked = (xov >= 0.5 * np.minimum(wa, wb)) & (ygap <= 0.3 * hl) & (union_h <= 1.5 * hl)
+    side = (yov >= 0.5 * hs) & (small_cy >= big_y0) & (small_cy <= big_y1) & comparable & \
+        (bx0 - ax1 <= max_gap * hl)
+    xov = np.minimum(ax1, bx1) - np.maximum(ax0, bx0)
+    union_h = np.maximum(ay1, by1) - np.minimum(ay0, by0)
+    stacked = (xov >= 0.5 * np.minimum(wa, wb)) & (-yov <= 0.3 * hl) & (union_h <= 1.5 * hl)
     return side | stacked
 
 
-def link_components(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
-    """Group component indices into lines with :func:`same_line`, searching neighbours in x order."""
+def candidate_pairs(boxes: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(i, j)`` with ``j`` starting at or right of ``i``'s left edge, within linking reach."""
     n = len(boxes)
-    uf = UnionFind(n)
     order = np.argsort(boxes[:, 0], kind="stable")
     xs = boxes[order, 0]
-    heights = boxes[:, 3] - boxes[:, 1]
+    heights = boxes[order, 3] - boxes[order, 1]
     hmax = float(heights.max()) if n else 0.0
-    for k in range(n):
-        i = int(order[k])
-        reach = boxes[i, 2] + max_gap * max(heights[i], 1.0) * 2.5
-        reach = min(reach, boxes[i, 2] + max_gap * hmax)
-        stop = int(np.searchsorted(xs, reach, side="right"))
-        cand = order[k + 1: stop]
-        if cand.size == 0:
-            continue
-        for j in cand[same_line(boxes[i], boxes[cand], max_gap)]:
-            uf.union(i, int(j))
+    reach = boxes[order, 2] + np.minimum(max_gap * np.maximum(heights, 1.0) * 2.5, max_gap * hmax)
+    stop = np.searchsorted(xs, reach, side="right")
+    start = np.arange(1, n + 1)
+    counts = np.maximum(stop - start, 0)
+    first = np.repeat(np.arange(n), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = np.repeat(start, counts) + offsets
+    return order[first], order[second]
+
+
+def link_components(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
+    """Group component indices into lines with :func:`same_line` (all candidate pairs at once)."""
+    uf = UnionFind(len(boxes))
+    i, j = candidate_pairs(boxes, max_gap)
+    ok = same_line(boxes[i], boxes[j], max_gap)
+    for a, b in zip(i[ok].tolist(), j[ok].tolist(), strict=True):
+        uf.union(a, b)
     return uf.groups()
 
 
@@ -269,6 +276,8 @@ def line_angle(b: np.ndarray) -> float | None:
     The slope is the median of pairwise slopes (Theil-Sen), so punctuation, descenders and the parts of
     multi-blob characters do not tilt it.
     """
+    if len(b) < 4:
+        return None
     h = b[:, 3] - b[:, 1]
     big = b[h >= 0.7 * np.median(h)]
     if len(big) < 4:
@@ -347,7 +356,8 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Foun
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
     groups = group_lines(boxes, cfg.max_gap)
     groups = [g for g in groups if _is_text(boxes[g], hmed, cfg.min_height)]
-    angles = [(a, len(g)) for g in groups if (a := line_angle(boxes[g])) is not None]
+    fitted = [line_angle(boxes[g]) for g in groups]
+    angles = [(a, len(g)) for g, a in zip(groups, fitted, strict=True) if a is not None]
     skew = _weighted_median([a for a, _ in angles], [n for _, n in angles]) if angles else 0.0
     skew = skew if abs(skew) >= cfg.min_skew else 0.0
     spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0)] for g in groups]) if groups \
@@ -359,7 +369,7 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Foun
         if k in in_stack:
             continue
         b = boxes[g]
-        angle = line_angle(b)
+        angle = fitted[k]
         if angle is None or abs(angle - skew) < SNAP_DEG:
             angle = skew
         score = _score(mean_contrast[g], b)
@@ -379,7 +389,8 @@ def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
     if h.max() < min_height and (b[:, 3].max() - b[:, 1].min()) < min_height:
         return False
     if len(b) > 1:
-        return True
+        flat_or_dot = (h < 0.35 * w) | (np.maximum(h, w) < 0.4 * hmed)
+        return not (len(b) >= 3 and flat_or_dot.all())  # a dashed or dotted separator
     fill = b[0, 4] / max(h[0] * w[0], 1)
     blob = fill > 0.65 and 0.5 <= w[0] / max(h[0], 1) <= 2  # a dot, bullet or smudge, not a glyph
     return not (blob or max(h[0], w[0]) < 0.5 * hmed)
@@ -440,7 +451,7 @@ class ClassicalDetector:
         if p == "both":
             return [True, False]
         if p == "auto":
-            return [not is_light_on_dark(gray)]
+            return [not is_light_on_dark(gray[::4, ::4])]
         return [p == "dark"]
 
     def _detect(self, gray: np.ndarray) -> list[DetectedLine]:
