@@ -166,8 +166,9 @@ def eval_cmd(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to expose it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1; env CRNN_OCR_HOST]; "
+                                                  "0.0.0.0 exposes it.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 5000; env CRNN_OCR_PORT].")] = None,
     model: ModelOpt = None,
     workers: Annotated[int | None, typer.Option(help="Inference threads running batches at once (one model).")] = None,
     threads: ThreadsOpt = None,

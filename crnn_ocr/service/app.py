@@ -203,8 +203,8 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
 
     api = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)])
 
-    @api.post("/ocr", response_model=OCRResponse, responses=_ERRORS, openapi_extra=_OCR_BODY,
-              summary="Recognise the text lines of an image")
+    @api.post("/ocr", response_model=OCRResponse, response_model_exclude_none=True, responses=_ERRORS,
+              openapi_extra=_OCR_BODY, summary="Recognise the text lines of an image")
     async def ocr_endpoint(
         request: Request,
         det: Literal["auto", "none"] | None = Query(None, description="'none': the whole image is one line."),
