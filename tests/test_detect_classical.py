@@ -192,3 +192,17 @@ def test_line_quads_follow_the_text_angle_not_a_diagonal() -> None:
     assert abs(quad_angle(line.quad)) < 0.5
     assert math.isclose(float(np.linalg.norm(line.quad[1] - line.quad[0])),
                         float(np.ptp(line.quad[:, 0])), rel_tol=1e-3)
+
+
+def test_separators_rules_and_logos_are_not_text() -> None:
+    specs: list[Spec] = [("Shop name 123", 120, 30, 28, "en"), ("-" * 30, 40, 90, 28, "en"),
+                         ("=" * 30, 40, 140, 28, "en"), ("小计 45.00", 40, 200, 28, "zh")]
+    gray, true = render_page(specs, size=(600, 260))
+    import cv2
+
+    cv2.circle(gray, (75, 48), 26, 0, -1)  # a solid logo beside the first line
+    cv2.line(gray, (20, 245), (580, 245), 0, 2)  # a rule under everything
+    found = ClassicalDetector()(gray)
+    assert len(found) == 2
+    ious = iou_matrix([ln.quad for ln in found], [true[0], true[3]])
+    assert sorted(ious.max(axis=1).tolist())[0] >= 0.6

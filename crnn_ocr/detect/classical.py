@@ -389,8 +389,8 @@ def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
     if h.max() < min_height and (b[:, 3].max() - b[:, 1].min()) < min_height:
         return False
     if len(b) > 1:
-        flat_or_dot = (h < 0.35 * w) | (np.maximum(h, w) < 0.4 * hmed)
-        return not (len(b) >= 3 and flat_or_dot.all())  # a dashed or dotted separator
+        flat_or_low = (h < 0.35 * w) | (h < 0.45 * hmed)
+        return not (len(b) >= 3 and flat_or_low.all())  # a separator: ----, ====, ....., ~~~~
     fill = b[0, 4] / max(h[0] * w[0], 1)
     blob = fill > 0.65 and 0.5 <= w[0] / max(h[0], 1) <= 2  # a dot, bullet or smudge, not a glyph
     return not (blob or max(h[0], w[0]) < 0.5 * hmed)
