@@ -172,7 +172,8 @@ def serve(
     model: ModelOpt = None,
     workers: Annotated[int | None, typer.Option(help="Inference threads running batches at once (one model).")] = None,
     threads: ThreadsOpt = None,
-    detector: Annotated[str, typer.Option(help="Text detector; 'none': each image is one line.")] = "none",
+    det: Annotated[str, typer.Option("--det", help="Text detector: classical | none (each image is one line).")]
+    = "classical",
     api_key: Annotated[str | None, typer.Option(help="Require this key on /api/* (env CRNN_OCR_API_KEY).",
                                                 envvar="CRNN_OCR_API_KEY", show_envvar=False)] = None,
     max_bytes: Annotated[int | None, typer.Option(help="Largest upload in bytes (default 20 MiB).")] = None,
@@ -190,7 +191,7 @@ def serve(
                                                max_bytes=max_bytes,
                                                cors_origins=tuple(cors_origin) if cors_origin else None)
         rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers))
-        ocr = OCR(detector=detector, recognizer=rec)
+        ocr = OCR(detector=det, recognizer=rec)
     except FileNotFoundError as e:
         fail(f"{e}. Pass a model file with --model PATH." if model is None else str(e))
     except ValueError as e:

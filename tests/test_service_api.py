@@ -354,3 +354,25 @@ def test_internal_error_is_json_without_details(rec: Recognizer, line_png: bytes
         assert body["request_id"] == r.headers["x-request-id"]
         assert "secret" not in r.text and "Traceback" not in r.text
         assert c.get("/health").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------ detection
+
+
+def test_page_with_detector_matches_the_pipeline(rec: Recognizer) -> None:
+    from crnn_ocr.pipeline import OCR
+
+    page = np.full((260, 900), 255, dtype=np.uint8)
+    for k, text in enumerate(["增值税专用发票 Invoice", "购买方 名称 北京某某公司", "合计 ¥ 1,288.00"]):
+        line = render_line(text)
+        page[40 + 70 * k: 40 + 70 * k + line.shape[0], 40: 40 + line.shape[1]] = line
+    data = encode(Image.fromarray(page))
+    ocr = OCR(detector="classical", recognizer=rec)
+    want = ocr(load_gray(data))
+    assert len(want) >= 2
+    with TestClient(create_app(ocr)) as c:
+        body = c.post("/api/ocr", files={"image": ("page.png", data, "image/png")}).json()
+        assert body["text"] == [ln.text for ln in want]
+        assert [ln["box"] for ln in body["lines"]] == [ln.to_dict()["box"] for ln in want]
+        whole = c.post("/api/ocr?det=none", files={"image": ("page.png", data, "image/png")}).json()
+        assert [ln["box"] for ln in whole["lines"]] in ([], [[[0, 0], [900, 0], [900, 260], [0, 260]]])

@@ -26,8 +26,9 @@ class OcrRunner:
     """One loaded model shared by all requests.
 
     Pages without a detector (or with ``det=none``) are one line each: their lines go through the
-    :class:`MicroBatcher`, so concurrent uploads share recogniser batches. With a detector, the page runs
-    through ``ocr(gray)`` in the same pool under the same concurrency limit (the OCR batches its own lines).
+    :class:`MicroBatcher`, so concurrent uploads share recogniser batches. With a detector, lines are
+    found in the decode pool, then read by ``ocr.read_lines`` (one recogniser call for the page's lines)
+    under the same inference slot limit as the batches.
 
     Args:
         ocr: an :class:`OCR` or a bare :class:`Recognizer` (then the whole image is one line).
@@ -87,7 +88,9 @@ class OcrRunner:
         """Lines of one decoded page, in reading order; empty lines are dropped."""
         assert self.batcher is not None and self.decode_pool is not None, "start() first"
         if options.det == "auto" and self.detector != "none":
-            return await self.batcher.run_exclusive(self.ocr, gray)
+            # detection runs beside other requests' recognition; reading the lines takes an inference slot
+            found = await loop.run_in_executor(self.decode_pool, self.ocr.detect, gray)
+            return await self.batcher.run_exclusive(self.ocr.read_lines, gray, found)
         h, w = gray.shape
         line = await loop.run_in_executor(self.decode_pool, prepare_line, gray, self.config_for(options.preprocess))
         (res,) = await self.batcher.submit([line], [float(w)])
