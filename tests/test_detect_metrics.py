@@ -70,6 +70,7 @@ def test_detection_only_and_sums() -> None:
     assert isinstance(total, PageCounts)
     assert (total.pages, total.true_lines, total.det_matched, total.true_chars) == (2, 2, 1, 0)
     assert total.rates()["det_recall"] == 0.5 and total.rates()["s_per_page"] == 2.0
+    assert score_page([], None, truth, cpu_seconds=4.0).rates()["cpu_s_per_page"] == 4.0
     assert PageCounts().rates()["det_precision"] == 0.0
 
 
