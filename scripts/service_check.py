@@ -80,6 +80,8 @@ def server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
         cmd += ["--model", args.model]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
+    if args.det:
+        cmd += ["--det", args.det]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -401,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--pid", type=int, help="its process id (for RSS figures)")
         s.add_argument("--model", help="model for the server started here (default: the bundled model)")
         s.add_argument("--workers", type=int, help="--workers of the server started here")
+        s.add_argument("--det", help="--det of the server started here (classical | none)")
         s.add_argument("--json", help="also write the figures here")
     sub.choices["load"].add_argument("--clients", type=int, default=50)
     sub.choices["load"].add_argument("--duration", type=float, default=120.0, help="seconds (at most 600)")

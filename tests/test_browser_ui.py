@@ -178,3 +178,27 @@ def test_paste_an_image(page: Any, rec: Recognizer, tmp_path: Path) -> None:
         }""", list(buf.getvalue()))
         assert page.locator("#run").is_enabled()
         assert "pasted.png" in page.locator("#fileName").inner_text()
+
+
+def test_page_shows_one_box_per_detected_line(page: Any, rec: Recognizer, tmp_path: Path) -> None:
+    from crnn_ocr.pipeline import OCR
+
+    sheet = np.full((300, 760), 255, dtype=np.uint8)
+    for k, text in enumerate(["增值税普通发票 Invoice", "开票日期 2024-05-01", "价税合计 ¥1,288.00"]):
+        line = render_line(text, height=56, font_size=36)
+        sheet[30 + 85 * k: 30 + 85 * k + line.shape[0], 30: 30 + line.shape[1]] = line
+    image = tmp_path / "page.png"
+    Image.fromarray(sheet).save(image)
+    ocr = OCR(detector="classical", recognizer=rec)
+    want = [ln.text for ln in ocr(load_gray(image.read_bytes()))]
+    assert len(want) >= 2
+    with served(create_app(ocr)) as url:
+        page.goto(url + "/")
+        page.set_input_files("#file", str(image))
+        page.locator("#run").click()
+        page.wait_for_selector("#lines li .text")
+        assert page.locator("#lines li .text").all_inner_texts() == want
+        assert page.locator("#overlay polygon").count() == len(want)
+        page.locator("#lines li").nth(1).hover()
+        assert page.locator("#overlay polygon.active").count() == 1
+        page.screenshot(path=str(tmp_path / "ui_page.png"), full_page=True)
