@@ -159,6 +159,12 @@ class ChunkDataset(torch.utils.data.Dataset):
         return self._maker(k).chunk(k)
 
 
+def _ignore_signals(_worker_id: int) -> None:
+    """Workers leave SIGINT/SIGTERM to the main process, which saves a checkpoint and then stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class _From(torch.utils.data.Sampler):
     def __init__(self, start: int) -> None:
         self.start = start
@@ -341,7 +347,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     data = ChunkDataset(cfg, sources, weights, charset, preprocess, stride, rank, world)
     loader = torch.utils.data.DataLoader(
         data, batch_size=None, sampler=_From(st.chunk), num_workers=cfg.workers,
-        prefetch_factor=2 if cfg.workers else None, persistent_workers=False,
+        prefetch_factor=2 if cfg.workers else None, persistent_workers=False, worker_init_fn=_ignore_signals,
     )
     meta = _meta(cfg.model, charset, preprocess)
     val_sets = _val_lines(cfg, charset, preprocess) if rank == 0 else {}
