@@ -31,7 +31,7 @@ def test_hash_is_stable_and_order_sensitive():
     assert a.sha256 == b.sha256
     assert a.sha256 != Charset(("y", "x")).sha256
     # The hash is of the content itself, so it never depends on the process or the platform.
-    assert a.sha256 == hashlib.sha256("x\ny".encode()).hexdigest()
+    assert a.sha256 == hashlib.sha256(b"x\ny").hexdigest()
 
 
 def test_duplicates_and_multichar_rejected():

@@ -1,0 +1,209 @@
+"""Trainer behaviour on tiny models: shapes, learning, exact resume, checkpoints, charset extension."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import render_line  # noqa: E402
+
+from crnn_ocr.charset import Charset  # noqa: E402
+from crnn_ocr.models import create_model, list_models, model_config  # noqa: E402
+from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint  # noqa: E402
+from crnn_ocr.train.config import TrainConfig  # noqa: E402
+from crnn_ocr.train.loop import extend_head, lr_at, train  # noqa: E402
+
+WORDS = ["发票", "合计", "12.50", "TOTAL", "号码", "金额", "ab", "2024年", "你好", "CASH", "日期", "¥8",
+         "数量", "单价", "tax", "No.7", "收据", "OK", "人民币", "100"]
+
+
+class LineSet:
+    """A tiny finite source of rendered lines."""
+
+    def __init__(self, words):
+        self.items = [(render_line(w, height=36, font_size=26), w) for w in words]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.fixture(scope="module")
+def lines_dir(tmp_path_factory):
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("lines")
+    rows = []
+    for i, w in enumerate(WORDS):
+        Image.fromarray(render_line(w, height=36, font_size=26)).save(d / f"{i}.png")
+        rows.append(f"{i}.png\t{w}")
+    (d / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return d
+
+
+def charset_for(words):
+    return Charset(tuple(sorted(set("".join(words)))))
+
+
+def tiny_cfg(out, lines_dir, **kw):
+    base = dict(model="crnn_tiny", out_dir=str(out), seed=3, threads=1, workers=0, batch_size=8, chunk_size=40,
+                lr=3e-3, warmup_steps=5, schedule_steps=400, ema_decay=0.0, val_synth=0, tensorboard=False,
+                log_every=5, val_every=10_000, ckpt_every=10_000, max_batch_pixels=8 * 400,
+                sources=[{"kind": "tsv", "path": str(lines_dir), "weight": 1.0}],
+                stages=[{"start_step": 0, "max_chars": 40, "degrade": 0.0}])
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("width", [32, 100, 320, 1000])
+def test_output_frames_for_width(name, width):
+    model = create_model(name, num_classes=50).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, 32, width))
+    assert out.shape == (2, width // model.cfg.width_stride, 50)
+    assert model.frames(width) == out.shape[1]
+
+
+def test_shipped_model_size_budget():
+    model = create_model("crnn_lite", num_classes=7155)
+    params = sum(p.numel() for p in model.parameters())
+    assert params <= 5_000_000
+    assert model_config("crnn_lite").width_stride == 4
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=10, schedule_steps=110)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert lr_at(110, cfg) == pytest.approx(1e-5) == lr_at(10_000, cfg)
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_dict({"lrr": 1})
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_dict({"sources": [{"kind": "synth", "wieght": 2}]})
+    p = tmp_path / "c.yaml"
+    p.write_text("model: crnn_tiny\nstages:\n  - {start_step: 0, max_chars: 5}\n")
+    assert TrainConfig.load(p).stages[0].max_chars == 5
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "ck.pt"
+    atomic_save({"a": torch.ones(3)}, target)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_save({"a": Boom()}, target)
+    assert torch.load(target)["a"].sum() == 3  # the old checkpoint is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temp file left behind
+
+
+def _losses(out):
+    rows = (out / "log.csv").read_text().splitlines()[1:]
+    return [float(r.split(",")[2]) for r in rows]
+
+
+def test_exact_resume_matches_uninterrupted_run(tmp_path, lines_dir):
+    full = tiny_cfg(tmp_path / "full", lines_dir, max_steps=30, charset="")
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    full.charset = str(cs_path)
+    train(full, log=lambda s: None)
+    for stop in (10, 20, 30):
+        piece = tiny_cfg(tmp_path / "pieces", lines_dir, max_steps=stop, charset=str(cs_path))
+        train(piece, resume=True, log=lambda s: None)
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "pieces")
+    assert len(a) == len(b) == 6
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    ca, cb = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "pieces" / "last.pt")
+    assert ca["step"] == cb["step"] == 30 and ca["samples_seen"] == cb["samples_seen"]
+    for k in ca["model"]:
+        torch.testing.assert_close(ca["model"][k], cb["model"][k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_overfits_twenty_rendered_lines(tmp_path, lines_dir):
+    from crnn_ocr.data.labels import read_labels_tsv
+    from crnn_ocr.engine import Recognizer
+    from crnn_ocr.train.backend import TorchBackend
+
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    cfg = tiny_cfg(tmp_path / "fit", lines_dir, max_steps=600, charset=str(cs_path), lr=1e-2, warmup_steps=20,
+                   schedule_steps=600, min_lr=1e-3, model_overrides={"rnn_hidden": 48, "channels": [16, 32, 48]})
+    train(cfg, log=lambda s: None)
+    rec = Recognizer(TorchBackend.from_checkpoint(tmp_path / "fit" / "last.pt", use_ema=False))
+    items = read_labels_tsv(lines_dir)
+    preds = [r.text for r in rec([x.path for x in items])]
+    correct = sum(p == x.text for p, x in zip(preds, items, strict=True))
+    assert correct == len(items), list(zip(preds, [x.text for x in items], strict=True))
+
+
+def test_extend_charset_keeps_old_predictions():
+    torch.manual_seed(0)
+    model = create_model("crnn_tiny", num_classes=30).eval()
+    x = torch.randn(3, 1, 32, 120)
+    with torch.no_grad():
+        before = model(x).argmax(-1)
+        extend_head(model, 40)
+        after = model(x)
+    assert after.shape[-1] == 40
+    assert torch.equal(after.argmax(-1), before)
+    assert model.cfg.num_classes == 40
+
+
+def test_compact_checkpoint_is_smaller_and_loads(tmp_path):
+    model = create_model("crnn_tiny", num_classes=30)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(2, 1, 32, 64)).sum().backward()
+    opt.step()
+    ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": None}
+    atomic_save(ck, tmp_path / "full.pt")
+    atomic_save(compact(ck), tmp_path / "small.pt")
+    assert (tmp_path / "small.pt").stat().st_size < 0.7 * (tmp_path / "full.pt").stat().st_size
+    small = torch.load(tmp_path / "small.pt", weights_only=False)
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(small["model"][k].float(), v, rtol=2e-3, atol=2e-3)
+
+
+def test_unknown_characters_in_user_labels_are_reported(tmp_path, lines_dir):
+    from crnn_ocr.charset import UnknownCharacterError
+
+    cs_path = tmp_path / "cs.txt"
+    Charset(tuple("0123456789")).save(cs_path)
+    cfg = tiny_cfg(tmp_path / "bad", lines_dir, max_steps=2, charset=str(cs_path), on_unknown="error")
+    with pytest.raises(UnknownCharacterError, match="not in the charset"):
+        train(cfg, log=lambda s: None)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path, lines_dir):
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    cfg_path = tmp_path / "ddp.yaml"
+    import yaml
+
+    d = tiny_cfg(tmp_path / "ddp", lines_dir, max_steps=4, charset=str(cs_path)).to_dict()
+    cfg_path.write_text(yaml.safe_dump(d))
+    env = {**os.environ, "CRNN_OCR_DDP_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "crnn_ocr",
+           "train", "--config", str(cfg_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = load_checkpoint(Path(d["out_dir"]) / "last.pt")
+    assert ck["step"] == 4
+    assert ck["samples_seen"] > 4 * 2  # both ranks' samples are counted
