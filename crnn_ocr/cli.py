@@ -249,6 +249,31 @@ def bench_page(
         write_json(reports, json_out, {"argv": sys.argv[1:], "detector": det, "model": model})
 
 
+@bench_app.command("train")
+def bench_train(
+    models: Annotated[list[str] | None, typer.Option("--model", help="Architectures (default: crnn_lite, crnn_vgg).")]
+    = None,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    width: Annotated[int, typer.Option(help="Line width in pixels (height 32).")] = 320,
+    steps: Annotated[int, typer.Option(help="Timed training steps per model.")] = 5,
+    threads: ThreadsOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+) -> None:
+    """Training images/s and eager inference lines/s of the architectures on this machine."""
+    import json
+
+    from crnn_ocr.train.bench import bench_model, environment
+
+    rows = []
+    for name in models or ["crnn_lite", "crnn_vgg"]:
+        r = bench_model(name, batch=batch, width=width, steps=steps, threads=threads)
+        rows.append(r)
+        print(f"{r['model']:10s} {r['params'] / 1e6:5.2f} M params  T={r['frames']:4d}  "
+              f"train {r['train_img_s']:6.1f} img/s  infer {r['infer_lines_s']:7.1f} lines/s  ({r['threads']} threads)")
+    if json_out:
+        json_out.write_text(json.dumps({"env": environment(), "results": rows}, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     """Entry point for ``python -m crnn_ocr``."""
     app()

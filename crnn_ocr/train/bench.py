@@ -1,0 +1,61 @@
+"""``crnn-ocr bench train``: training images/s and eager inference lines/s per architecture.
+
+Measured on a fixed random batch (no data loading), so the figure is the model's own cost on this CPU.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import torch
+
+from crnn_ocr.charset import default_charset
+from crnn_ocr.models.registry import create_model
+from crnn_ocr.train.loop import param_groups
+
+
+def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, label_len: int = 15,
+                threads: int | None = None) -> dict[str, Any]:
+    """Median train step and inference time of ``name`` on a random ``batch x 32 x width`` batch."""
+    if threads:
+        torch.set_num_threads(threads)
+    classes = default_charset().num_classes
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=classes)
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4, fused=True)
+    x = torch.randn(batch, 1, model.cfg.height, width)
+    targets = torch.randint(1, classes, (batch, label_len))
+    frames = model.frames(width)
+    times = []
+    model.train()
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        lp = model(x).log_softmax(-1).transpose(0, 1)
+        loss = torch.nn.functional.ctc_loss(lp, targets, torch.full((batch,), frames), torch.full((batch,), label_len),
+                                            zero_infinity=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i:  # the first step warms up allocators and kernels
+            times.append(time.perf_counter() - t0)
+    model.eval()
+    infer = []
+    with torch.inference_mode():
+        for _ in range(3):
+            t0 = time.perf_counter()
+            model(x)
+            infer.append(time.perf_counter() - t0)
+    step = sorted(times)[len(times) // 2]
+    return {
+        "model": name, "params": sum(p.numel() for p in model.parameters()), "batch": batch, "width": width,
+        "frames": frames, "train_img_s": round(batch / step, 1), "train_step_s": round(step, 3),
+        "infer_lines_s": round(batch / min(infer), 1), "threads": torch.get_num_threads(),
+    }
+
+
+def environment() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
