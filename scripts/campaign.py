@@ -1,0 +1,123 @@
+"""The bundled model's training campaign, one session at a time.
+
+    python scripts/campaign.py start     # resume training in the background (nice), from the committed checkpoint
+    python scripts/campaign.py status    # last progress line
+    python scripts/campaign.py finish    # stop (checkpoint saved), export, quantise, evaluate, log, stage the files
+
+``finish`` leaves ``checkpoints/crnn_lite.pt`` (compact resume checkpoint), the bundled INT8 model and its
+sha256, and a new row in ``docs/training_log.md``; commit them afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "crnn_lite.yaml"
+RUN = ROOT / "runs" / "crnn_lite"
+COMMITTED = ROOT / "checkpoints" / "crnn_lite.pt"
+BUNDLED = ROOT / "crnn_ocr" / "assets" / "models" / "crnn_lite.int8.onnx"
+LOG = ROOT / "docs" / "training_log.md"
+DEV = ROOT.parent / "shared" / "data" / "real_dev"
+PIDFILE = RUN / "train.pid"
+CLI = [sys.executable, "-m", "crnn_ocr"]
+
+
+def start() -> None:
+    """Resume the run in the background at low priority."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    if not (RUN / "last.pt").is_file() and COMMITTED.is_file():
+        shutil.copy2(COMMITTED, RUN / "last.pt")
+        print(f"seeded {RUN / 'last.pt'} from {COMMITTED.relative_to(ROOT)}")
+    log = (RUN / "train.log").open("a")
+    proc = subprocess.Popen(["nice", "-n", "10", *CLI, "train", "--config", str(CONFIG), "--resume"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    PIDFILE.write_text(str(proc.pid))
+    print(f"training in the background, pid {proc.pid}; log: {RUN / 'train.log'}")
+
+
+def status() -> None:
+    """Print the newest progress line."""
+    lines = (RUN / "train.log").read_text(errors="replace").splitlines() if (RUN / "train.log").exists() else []
+    print(next((ln for ln in reversed(lines) if ln.startswith(("step", "  val"))), "no progress yet"))
+
+
+def stop(timeout: float = 300.0) -> None:
+    """SIGTERM the trainer (it saves a checkpoint first) and wait for it."""
+    if not PIDFILE.exists():
+        return
+    pid = int(PIDFILE.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        PIDFILE.unlink()
+        return
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(1)
+    PIDFILE.unlink(missing_ok=True)
+
+
+def run(*args: str) -> None:
+    """Run a crnn-ocr command, failing loudly."""
+    print("+ crnn-ocr", " ".join(args), flush=True)
+    subprocess.run([*CLI, *args], check=True, cwd=ROOT)
+
+
+def evaluate(model: Path, tag: str) -> dict:
+    """Metrics per dev set for ``model``."""
+    out = RUN / f"eval_{tag}.json"
+    run("eval", "--model", str(model), "--data", str(DEV / "lines_zh"), "--data", str(DEV / "lines_en"),
+        "--json", str(out), "--errors", "10")
+    return {s["name"]: s for s in json.loads(out.read_text(encoding="utf-8"))["sets"]}
+
+
+def finish() -> None:
+    """Stop, compact, export, quantise, evaluate and log."""
+    import torch
+
+    from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint
+
+    stop()
+    ckpt = load_checkpoint(RUN / "last.pt")
+    COMMITTED.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(compact(ckpt), COMMITTED)
+    fp32 = RUN / "crnn_lite.onnx"
+    run("export", str(RUN / "last.pt"), "-o", str(fp32))
+    BUNDLED.parent.mkdir(parents=True, exist_ok=True)
+    run("quantize", str(fp32), "-o", str(BUNDLED))
+    BUNDLED.with_name(BUNDLED.name + ".sha256").write_text(
+        f"{hashlib.sha256(BUNDLED.read_bytes()).hexdigest()}  {BUNDLED.name}\n")
+    m32, m8 = evaluate(fp32, "fp32"), evaluate(BUNDLED, "int8")
+    zh, en = m8.get("lines_zh", {}), m8.get("lines_en", {})
+    hours = float(ckpt.get("train_seconds", 0.0)) / 3600
+    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {hours:.1f} CPU h "
+           f"| {zh.get('acc_nospace', 0):.1%} / {m32.get('lines_zh', {}).get('acc_nospace', 0):.1%} "
+           f"| {zh.get('cer', 0):.1%} | {en.get('acc_alnum_ci', 0):.1%} / "
+           f"{m32.get('lines_en', {}).get('acc_alnum_ci', 0):.1%} | {en.get('cer', 0):.1%} "
+           f"| {BUNDLED.stat().st_size / 1e6:.1f} MB |")
+    with LOG.open("a", encoding="utf-8") as f:
+        f.write(row + "\n")
+    print(row)
+    print(f"checkpoint {COMMITTED.stat().st_size / 1e6:.1f} MB, torch {torch.__version__}; now commit:")
+    print(f"  git add {COMMITTED.relative_to(ROOT)} {BUNDLED.relative_to(ROOT)}* {LOG.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    commands = {"start": start, "status": status, "stop": stop, "finish": finish}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}}")
+    commands[sys.argv[1]]()
