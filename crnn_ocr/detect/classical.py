@@ -31,7 +31,7 @@ from crnn_ocr.detect.base import DetectedLine
 from crnn_ocr.detect.geometry import invert_affine, rotated_rect_quad, rotation_matrix, transform_points
 from crnn_ocr.preprocess import array_to_gray, is_light_on_dark
 
-POLARITIES = ("auto", "dark", "light", "both")
+POLARITIES = ("auto", "dark", "light")
 SNAP_DEG = 1.0
 """A line whose fitted angle is this close to the page skew takes the page skew (glyph centres wobble)."""
 
@@ -41,7 +41,8 @@ class ClassicalConfig:
     """Settings of the classical detector (sizes are in text heights where possible, so scale-free).
 
     Args:
-        polarity: ``dark`` (dark text on light), ``light``, ``auto`` (decided per page) or ``both``.
+        polarity: ``dark`` (dark text on light), ``light`` or ``auto`` (decided per page); text of the
+            other polarity inside solid areas (a dark banner with white text) is found in any case.
         max_gap: largest horizontal gap inside one line, in text heights (a word space is about 0.3-0.9).
         min_contrast: least gray-level difference between ink and its background.
         min_height: smallest text height in pixels (smaller specks are noise).
@@ -134,6 +135,24 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
     blob = (fill > 0.6) & (np.minimum(w, h) >= 1.3 * hmed) & (w <= 2 * h) & (h <= 2 * w)  # logos, holes
     return ~(speck | rule | frame | block | edge | blob)
+
+
+def solid_blocks(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int]) -> np.ndarray:
+    """Boxes ``(k, 4)`` of solid ink areas large enough to hold inverted (light-on-dark) text."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    hmed = typical_height(boxes, min_height, page_shape[0])
+    fill = boxes[:, 4] / np.maximum(w * h, 1)
+    solid = (fill > 0.5) & (h >= 1.2 * hmed) & (w >= 2.5 * hmed) & (h >= 2 * min_height)
+    return boxes[solid, :4]
+
+
+def inside_any(boxes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Mask of ``boxes`` lying entirely within one of ``blocks`` (the holes of an inverted area)."""
+    if not len(blocks) or not len(boxes):
+        return np.zeros(len(boxes), dtype=bool)
+    b, k = boxes[:, None, :4], blocks[None]
+    return ((b[..., 0] >= k[..., 0]) & (b[..., 1] >= k[..., 1]) & (b[..., 2] <= k[..., 2])
+            & (b[..., 3] <= k[..., 3])).any(axis=1)
 
 
 # --------------------------------------------------------------------------------------------- linking
@@ -343,16 +362,26 @@ def vertical_quad(span: np.ndarray, pad: float) -> np.ndarray:
 class _Found:
     lines: list[DetectedLine]
     skew: float
+    blocks: np.ndarray
 
 
-def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Found:
-    """Lines of one polarity on an unrotated page, plus the skew the long lines agree on."""
+def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: bool = False) -> _Found:
+    """Lines of one polarity on an unrotated page, the skew the long lines agree on, and solid areas.
+
+    ``inner``: ``gray`` is the inside of a solid area; what touches its edge is the paper around it.
+    """
     contrast = ink_contrast(gray, dark)
     boxes, mean_contrast = components(ink_mask(contrast, cfg.min_contrast), contrast)
-    keep = keep_glyphs(boxes, cfg.min_height, gray.shape) if len(boxes) else np.zeros(0, bool)
+    if len(boxes) == 0:
+        return _Found([], 0.0, np.zeros((0, 4)))
+    blocks = solid_blocks(boxes, cfg.min_height, gray.shape)
+    keep = keep_glyphs(boxes, cfg.min_height, gray.shape) & ~inside_any(boxes, blocks)
+    if inner:
+        h, w = gray.shape
+        keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
     boxes, mean_contrast = boxes[keep], mean_contrast[keep]
     if len(boxes) == 0:
-        return _Found([], 0.0)
+        return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
     groups = group_lines(boxes, cfg.max_gap)
     groups = [g for g in groups if _is_text(boxes[g], hmed, cfg.min_height)]
@@ -379,7 +408,7 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig) -> _Foun
         span = np.array([*spans[s, :2].min(0), *spans[s, 2:4].max(0)])
         out.append(DetectedLine(vertical_quad(span, cfg.pad), _score(mean_contrast[members], boxes[members]),
                                 vertical=True))
-    return _Found(out, skew)
+    return _Found(out, skew, blocks)
 
 
 def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
@@ -406,11 +435,6 @@ def _weighted_median(values: list[float], weights: list[int]) -> float:
     order = np.argsort(values)
     v, w = np.asarray(values)[order], np.asarray(weights, dtype=np.float64)[order]
     return float(v[np.searchsorted(np.cumsum(w), w.sum() / 2)])
-
-
-def _overlaps(q: np.ndarray, others: list[DetectedLine]) -> bool:
-    cx, cy = (float(v) for v in q.mean(0))
-    return any(cv2.pointPolygonTest(o.quad.reshape(-1, 1, 2), (cx, cy), False) >= 0 for o in others)
 
 
 class ClassicalDetector:
@@ -446,29 +470,31 @@ class ClassicalDetector:
             lines = [replace(ln, quad=(ln.quad / scale).astype(np.float32)) for ln in lines]
         return lines
 
-    def _polarities(self, gray: np.ndarray) -> list[bool]:
+    def _dark_text(self, gray: np.ndarray) -> bool:
         p = self.config.polarity
-        if p == "both":
-            return [True, False]
-        if p == "auto":
-            return [not is_light_on_dark(gray[::4, ::4])]
-        return [p == "dark"]
+        return not is_light_on_dark(gray[::4, ::4]) if p == "auto" else p == "dark"
 
     def _detect(self, gray: np.ndarray) -> list[DetectedLine]:
-        lines: list[DetectedLine] = []
-        for dark in self._polarities(gray):
-            found = self._detect_one(gray, dark)
-            lines.extend(ln for ln in found if not _overlaps(ln.quad, lines))
-        return lines
+        return self._detect_one(gray, self._dark_text(gray))
 
     def _detect_one(self, gray: np.ndarray, dark: bool) -> list[DetectedLine]:
         cfg = self.config
         found = detect_polarity(gray, dark, cfg)
         if not cfg.deskew or abs(found.skew) < cfg.min_skew:
-            return found.lines
+            return found.lines + self._inverted_areas(gray, dark, found.blocks)
         m, size = rotation_matrix(gray.shape, -found.skew)
         paper = int(np.median(gray))
         upright = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderValue=paper)
         again = detect_polarity(upright, dark, cfg)
+        lines = again.lines + self._inverted_areas(upright, dark, again.blocks)
         back = invert_affine(m)
-        return [replace(ln, quad=transform_points(ln.quad, back)) for ln in again.lines]
+        return [replace(ln, quad=transform_points(ln.quad, back)) for ln in lines]
+
+    def _inverted_areas(self, gray: np.ndarray, dark: bool, blocks: np.ndarray) -> list[DetectedLine]:
+        """Lines of the opposite polarity inside solid ink areas (a dark banner with white text on paper)."""
+        out: list[DetectedLine] = []
+        for x0, y0, x1, y1 in blocks.astype(int):
+            inner = detect_polarity(gray[y0:y1, x0:x1], not dark, replace(self.config, deskew=False), inner=True)
+            offset = np.array([x0, y0], dtype=np.float32)
+            out.extend(replace(ln, quad=ln.quad + offset) for ln in inner.lines)
+        return out
