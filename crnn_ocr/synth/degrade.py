@@ -51,9 +51,9 @@ def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bo
         img += amp * (x + y + 0.5)
     if texture:
         cell = int(rng.integers(4, 24))
-        low = rng.normal(0, rng.uniform(3, 12), (h // cell + 2, w // cell + 2)).astype(np.float32)
+        low = rng.standard_normal((h // cell + 2, w // cell + 2), dtype=np.float32) * rng.uniform(3, 12)
         img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
-        img += rng.normal(0, rng.uniform(1, 5), (h, w)).astype(np.float32)
+        img += rng.standard_normal((h, w), dtype=np.float32) * np.float32(rng.uniform(1, 5))
     return img
 
 

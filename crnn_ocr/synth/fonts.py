@@ -83,9 +83,9 @@ def discover_fonts(exclude: Sequence[str] = ()) -> list[FontFace]:
 
 
 def cache_dir() -> Path:
-    """Where coverage tables are cached (``$XDG_CACHE_HOME/crnn-ocr`` or ``~/.cache/crnn-ocr``)."""
+    """Where coverage tables and glyph atlases are cached (``$XDG_CACHE_HOME/crnn-ocr`` or ``~/.cache/crnn-ocr``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "crnn-ocr" / "font-coverage"
+    return Path(base) / "crnn-ocr"
 
 
 def read_cmap(face: FontFace) -> set[int]:
@@ -109,7 +109,7 @@ def face_coverage(face: FontFace, charset: Charset, cache: Path | None = None) -
     """Boolean vector: which charset symbols the face has a glyph for (cached on disk when possible)."""
     path = None
     if cache is not None:
-        path = cache / f"{_cache_key(face, charset)}.npy"
+        path = cache / "coverage" / f"{_cache_key(face, charset)}.npy"
         try:
             cov = np.unpackbits(np.load(path))[: len(charset)].astype(bool)
             if cov.shape == (len(charset),):
@@ -163,17 +163,63 @@ def embolden(g: Glyph, px: int) -> Glyph:
     return Glyph(grown, g.left - px, g.top - px, g.advance + px)
 
 
-class FontLibrary:
-    """Faces, their coverage matrix over a charset, and per-process caches of fonts and glyph bitmaps.
+ATLAS_VERSION = 1
 
-    Pillow draws a CJK line glyph by glyph through FreeType on every call, which is far slower than
-    pasting cached bitmaps, so glyphs are rasterised once per process and reused. Caches are bounded
-    (fonts of large CJK collections take ~2 MB each) and dropped on pickling and after a fork.
+
+def atlas_key(face: FontFace, size: int, charset: Charset) -> str:
+    """Cache key of a glyph atlas: the font file's identity, the size, the charset and the rasteriser."""
+    import PIL
+    from PIL import features
+
+    st = os.stat(face.path)
+    raw = (f"{face.key}|{st.st_mtime_ns}|{st.st_size}|{size}|{charset.sha256}|{ATLAS_VERSION}|{PIL.__version__}"
+           f"|{features.version('freetype2')}")
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def build_atlas(font, symbols: Sequence[str], covered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise every covered symbol: a flat bitmap buffer and rows ``(offset, h, w, left, top, advance*64)``."""
+    meta = np.zeros((len(symbols), 6), np.int64)
+    chunks, off = [], 0
+    for k, ch in enumerate(symbols):
+        if not covered[k]:
+            continue
+        g = rasterise(font, ch)
+        h, w = g.bitmap.shape
+        meta[k] = (off, h, w, g.left, g.top, round(g.advance * 64))
+        chunks.append(g.bitmap.ravel())
+        off += h * w
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)), meta
+
+
+class Atlas:
+    """All glyphs of one face at one size over the charset; arrays may be memory-mapped (shared by workers)."""
+
+    def __init__(self, data: np.ndarray, meta: np.ndarray) -> None:
+        # Plain ndarray views of the maps: np.memmap indexing is several times slower.
+        self.data, self.meta = np.asarray(data), np.asarray(meta)
+        self._glyphs: dict[int, Glyph] = {}
+
+    def glyph(self, col: int) -> Glyph:
+        """The glyph of charset column ``col``."""
+        g = self._glyphs.get(col)
+        if g is None:
+            off, h, w, left, top, adv = self.meta[col].tolist()
+            g = Glyph(self.data[off:off + h * w].reshape(h, w), left, top, adv / 64.0)
+            self._glyphs[col] = g
+        return g
+
+
+class FontLibrary:
+    """Faces, their coverage matrix over a charset, and glyph atlases per face and size.
+
+    FreeType needs ~0.1-0.2 ms per CJK glyph, far more than pasting a bitmap, so every (face, size) is
+    rasterised once over the whole charset into an atlas, stored in the cache folder and memory-mapped,
+    so all worker processes of a machine share one copy. Without a writable cache the atlases live in
+    memory. Loaded fonts and atlases are dropped on pickling (workers reopen them lazily).
     """
 
-    max_fonts = 48
-    max_glyph_bytes = 192 << 20
-
+    max_fonts = 16
     def __init__(self, faces: Sequence[FontFace], coverage: np.ndarray, charset: Charset,
                  cjk_weight: float = 1.0, weights: Mapping[str, float] | None = None) -> None:
         if coverage.shape != (len(faces), len(charset)):
@@ -189,9 +235,9 @@ class FontLibrary:
             for sub, mult in (weights or {}).items():
                 if sub in face.name:
                     self.weights[k] *= mult
+        self.cache: Path | None = None
         self._fonts: dict[tuple[int, int], object] = {}
-        self._glyphs: dict[tuple[int, int, int, str], Glyph] = {}
-        self._glyph_bytes = 0
+        self._atlases: dict[tuple[int, int], Atlas] = {}
         self._pid = os.getpid()
 
     @classmethod
@@ -212,16 +258,18 @@ class FontLibrary:
             if n and (f.name not in best or n > cov[best[f.name]].sum()):
                 best[f.name] = k
         keep = sorted(best.values())
-        return cls([faces[k] for k in keep], cov[keep], charset, cjk_weight, weights)
+        lib = cls([faces[k] for k in keep], cov[keep], charset, cjk_weight, weights)
+        lib.cache = where
+        return lib
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_fonts"], state["_glyphs"], state["_glyph_bytes"] = {}, {}, 0
+        state["_fonts"], state["_atlases"] = {}, {}
         return state
 
     def _check_process(self) -> None:
-        if self._pid != os.getpid():  # forked: do not share FreeType state with the parent
-            self._fonts, self._glyphs, self._glyph_bytes, self._pid = {}, {}, 0, os.getpid()
+        if self._pid != os.getpid():  # forked: do not share FreeType state with the parent (atlases are fine)
+            self._fonts, self._pid = {}, os.getpid()
 
     def covered(self) -> np.ndarray:
         """Charset symbols that at least one face can render."""
@@ -271,22 +319,73 @@ class FontLibrary:
             self._fonts[key] = font
         return font
 
+    def atlas(self, face_index: int, size: int) -> Atlas:
+        """The glyph atlas of a face at a size: from memory, from the disk cache, or rasterised now."""
+        key = (face_index, size)
+        at = self._atlases.get(key)
+        if at is not None:
+            return at
+        face = self.faces[face_index]
+        stem = self.cache / "atlas" / atlas_key(face, size, self.charset) if self.cache else None
+        at = _load_atlas(stem) if stem else None
+        if at is None:
+            self._check_process()
+            data, meta = build_atlas(self.font(face_index, size), self.charset.symbols, self.coverage[face_index])
+            at = Atlas(data, meta)
+            if stem is not None:
+                _save_atlas(stem, data, meta)
+                at = _load_atlas(stem) or at  # memory-mapped: shared between processes
+        self._atlases[key] = at
+        return at
+
+    def prepare(self, sizes: Sequence[int], workers: int = 1) -> int:
+        """Build the atlases of every face at every size ahead of use; returns how many were built.
+
+        With a disk cache this is done once per machine (in parallel with ``workers`` processes).
+        """
+        jobs = [(k, s) for k in range(len(self.faces)) for s in sizes
+                if not (self.cache and _atlas_exists(self.cache / "atlas" / atlas_key(self.faces[k], s, self.charset)))]
+        if workers > 1 and self.cache and len(jobs) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                pool.starmap(self.atlas, jobs, chunksize=1)
+        for k, s in jobs:
+            self.atlas(k, s)
+        return len(jobs)
+
     def glyph(self, face_index: int, size: int, ch: str, stroke: int = 0) -> Glyph:
-        """The cached bitmap of ``ch`` in a face at a size (the same result whatever the cache holds)."""
-        self._check_process()
-        key = (face_index, size, ch)
-        g = self._glyphs.get(key)
-        if g is None:
-            if self._glyph_bytes > self.max_glyph_bytes:
-                self._evict()
+        """The bitmap of ``ch`` in a face at a size, emboldened by ``stroke`` pixels."""
+        col = self._col.get(ch)
+        if col is None:  # not a charset symbol (never in labels): rasterise directly
+            self._check_process()
             g = rasterise(self.font(face_index, size), ch)
-            self._glyphs[key] = g
-            self._glyph_bytes += g.bitmap.nbytes + 200
+        else:
+            g = self.atlas(face_index, size).glyph(col)
         return embolden(g, stroke) if stroke else g
 
-    def _evict(self) -> None:
-        """Drop the older half of the glyph cache (insertion order); frequent glyphs come back quickly."""
-        keys = list(self._glyphs)
-        for k in keys[: len(keys) // 2]:
-            del self._glyphs[k]
-        self._glyph_bytes = sum(g.bitmap.nbytes + 200 for g in self._glyphs.values())
+
+def _atlas_exists(stem: Path) -> bool:
+    return stem.with_suffix(".meta.npy").is_file() and stem.with_suffix(".data.npy").is_file()
+
+
+def _load_atlas(stem: Path) -> Atlas | None:
+    try:
+        if not _atlas_exists(stem):
+            return None
+        return Atlas(np.load(stem.with_suffix(".data.npy"), mmap_mode="r"),
+                     np.load(stem.with_suffix(".meta.npy"), mmap_mode="r"))
+    except (OSError, ValueError):
+        return None
+
+
+def _save_atlas(stem: Path, data: np.ndarray, meta: np.ndarray) -> None:
+    """Write atomically (data first, meta last as the commit mark); a read-only cache is ignored."""
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, arr in ((".data.npy", data), (".meta.npy", meta)):
+            tmp = stem.with_suffix(f".{os.getpid()}.tmp{suffix}")
+            np.save(tmp, arr)
+            os.replace(tmp, stem.with_suffix(suffix))
+    except OSError:
+        pass

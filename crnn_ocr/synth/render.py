@@ -9,7 +9,7 @@ so the labelled text is never cut horizontally.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -53,14 +53,15 @@ class Layout:
     curve_phase: float = 0.0
 
 
-def char_positions(text: str, glyph: GlyphFn, layout: Layout) -> tuple[list[float], float]:
-    """Pen x of each character and the line's total advance, with tracking and word spacing."""
-    xs, x = [], 0.0
+def char_positions(text: str, glyph: GlyphFn, layout: Layout) -> tuple[list[Glyph], list[float], float]:
+    """Glyphs, pen x of each character and the line's total advance, with tracking and word spacing."""
+    glyphs, xs, x = [], [], 0.0
     for ch in text:
+        g = glyph(ch)
+        glyphs.append(g)
         xs.append(x)
-        adv = glyph(ch).advance
-        x += adv * (layout.space_scale if ch == " " else 1.0) + layout.tracking
-    return xs, max(x - layout.tracking, 1.0)
+        x += g.advance * (layout.space_scale if ch == " " else 1.0) + layout.tracking
+    return glyphs, xs, max(x - layout.tracking, 1.0)
 
 
 def paste(mask: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
@@ -77,9 +78,8 @@ def paste(mask: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
 def draw_text(mask: np.ndarray, origin: tuple[float, float], text: str, glyph: GlyphFn, layout: Layout) -> float:
     """Draw ``text`` with its baseline starting at ``origin``; returns the advance width."""
     x0, y0 = origin
-    xs, width = char_positions(text, glyph, layout)
-    for ch, x in zip(text, xs, strict=True):
-        g = glyph(ch)
+    glyphs, xs, width = char_positions(text, glyph, layout)
+    for g, x in zip(glyphs, xs, strict=True):
         if g.bitmap.size == 0:
             continue
         dy = 0.0
@@ -91,7 +91,7 @@ def draw_text(mask: np.ndarray, origin: tuple[float, float], text: str, glyph: G
 
 def render_masks(text: str, glyph: GlyphFn, size: int, layout: Layout, margin_x: int, margin_y: int) -> TextMasks:
     """Draw the line on a canvas with the given margins around the nominal line box."""
-    width = char_positions(text, glyph, layout)[1]
+    width = char_positions(text, glyph, layout)[2]
     extra = int(abs(layout.curve_amp)) + layout.stroke
     line_h = int(np.ceil((CAP + DESC) * size)) + 2 * extra
     w = int(np.ceil(width)) + 2 * margin_x + 2 * layout.stroke + size // 2
@@ -156,7 +156,10 @@ def apply_warp(m: TextMasks, mat: np.ndarray) -> TextMasks:
     """Warp both masks; the nominal box becomes the bounding box of its warped corners and the ink."""
     h, w = m.text.shape
     stack = cv2.merge([m.text, m.deco])
-    out = cv2.warpPerspective(stack, mat, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    if np.allclose(mat[2], (0, 0, 1)):
+        out = cv2.warpAffine(stack, mat[:2], (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    else:
+        out = cv2.warpPerspective(stack, mat, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     text, deco = out[..., 0].copy(), out[..., 1].copy()
     x0, y0, x1, y1 = m.box
     corners = cv2.perspectiveTransform(np.array([[[x0, y0], [x1, y0], [x0, y1], [x1, y1]]], np.float64), mat)[0]
@@ -167,6 +170,16 @@ def apply_warp(m: TextMasks, mat: np.ndarray) -> TextMasks:
     if rows.size:
         by0, by1 = min(by0, int(rows[0])), max(by1, int(rows[-1]) + 1)
     return TextMasks(text, deco, (bx0, max(by0, 0), bx1, min(by1, h)), m.size)
+
+
+def subcanvas(m: TextMasks, pads: Sequence[int], slack: int) -> TextMasks:
+    """The part of the canvas within ``pads + slack`` of the line box (less to warp, same result)."""
+    x0, y0, x1, y1 = m.box
+    h, w = m.text.shape
+    cx0, cy0 = max(0, x0 - pads[0] - slack), max(0, y0 - pads[1] - slack)
+    cx1, cy1 = min(w, x1 + pads[2] + slack), min(h, y1 + pads[3] + slack)
+    return TextMasks(m.text[cy0:cy1, cx0:cx1], m.deco[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0),
+                     m.size)
 
 
 def crop(m: TextMasks, pads: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -176,10 +176,6 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
         rd.draw_neighbours(m, glyph, (above, below), gaps, rng.uniform(-1, 1))
     if on["underline"]:
         rd.draw_underline(m, rng)
-    if on["rotation"] or on["shear"] or on["perspective"]:
-        mat = rd.warp_matrix(rng, m.box, size, on["rotation"], on["shear"], on["perspective"])
-        m = rd.apply_warp(m, mat)
-
     if rng.random() < rc.tight_p:
         pads = [int(rng.integers(0, max(2, size // 12))) for _ in range(4)]
     else:
@@ -189,6 +185,10 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
     if on["neighbour_lines"]:  # let part of the neighbours show
         pads[1] = max(pads[1], int((gaps[0] + rng.uniform(0.05, 0.25)) * size))
         pads[3] = max(pads[3], int((gaps[1] + rng.uniform(0.05, 0.25)) * size))
+    if on["rotation"] or on["shear"] or on["perspective"]:
+        m = rd.subcanvas(m, pads, slack=int(0.6 * size) + 2)  # warp only what the crop can show
+        mat = rd.warp_matrix(rng, m.box, size, on["rotation"], on["shear"], on["perspective"])
+        m = rd.apply_warp(m, mat)
     text_mask, deco = rd.crop(m, (pads[0], pads[1], pads[2], pads[3]))
     if on["table_rules"] or on["box_border"]:
         rd.draw_rules(deco, text_mask, rng, size, box=on["box_border"])
