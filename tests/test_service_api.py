@@ -94,11 +94,19 @@ def test_options_query_and_form(client: TestClient, line_png: bytes) -> None:
         assert client.post(f"/api/ocr?{q}", files=files).status_code == 200, q
 
 
-@pytest.mark.parametrize("query", ["det=page", "min_confidence=2", "min_confidence=abc", "preprocess=sharpen"])
+@pytest.mark.parametrize("query", ["det=page", "min_confidence=2", "min_confidence=abc", "min_confidence=nan",
+                                   "preprocess=sharpen", "preprocess=,clahe", "preprocess=clahe,%C2%B9", "chars=maybe"])
 def test_bad_options(client: TestClient, line_png: bytes, query: str) -> None:
     r = client.post(f"/api/ocr?{query}", files={"image": ("a.png", line_png, "image/png")})
     assert r.status_code == 400
     assert "error" in r.json()
+
+
+@pytest.mark.parametrize("form", [{"chars": "{}"}, {"preprocess": "blur"}, {"min_confidence": "-1"},
+                                  {"det": "page"}])
+def test_bad_form_options(client: TestClient, line_png: bytes, form: dict[str, str]) -> None:
+    r = client.post("/api/ocr", files={"image": ("a.png", line_png, "image/png")}, data=form)
+    assert r.status_code == 400 and "invalid option" in r.json()["error"]
 
 
 def test_health_ready_metrics_docs(client: TestClient) -> None:

@@ -30,6 +30,7 @@ from crnn_ocr.service.logs import LOGGER_NAME, request_id_var
 from crnn_ocr.service.metrics import Metrics
 from crnn_ocr.service.runner import OcrRunner
 from crnn_ocr.service.schemas import (
+    PREPROCESS_PATTERN,
     ErrorResponse,
     HealthResponse,
     LineOut,
@@ -64,9 +65,9 @@ _OCR_BODY = {
                 "properties": {
                     "image": {"type": "string", "format": "binary", "description": "The image file."},
                     "det": {"type": "string", "enum": ["auto", "none"]},
-                    "preprocess": {"type": "string"},
+                    "preprocess": {"type": "string", "pattern": PREPROCESS_PATTERN},
                     "min_confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "chars": {"type": "boolean"},
+                    "chars": {"type": "string", "enum": ["true", "false", "1", "0"]},
                 },
             }},
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -208,8 +209,9 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
     async def ocr_endpoint(
         request: Request,
         det: Literal["auto", "none"] | None = Query(None, description="'none': the whole image is one line."),
-        preprocess: str | None = Query(None, description="Comma-separated steps: clahe, denoise, "
-                                                         "adaptive_threshold; 'none' for none."),
+        preprocess: str | None = Query(None, pattern=PREPROCESS_PATTERN,
+                                       description="Comma-separated steps: clahe, denoise, adaptive_threshold; "
+                                                   "'none' for none."),
         min_confidence: float | None = Query(None, ge=0.0, le=1.0, description="Drop lines below this."),
         chars: bool | None = Query(None, description="Include per-character results."),
     ) -> OCRResponse:
@@ -317,13 +319,11 @@ async def _read_upload(request: Request, max_bytes: int) -> Upload:
 
 
 def _options(form: dict[str, str], query: dict[str, Any]) -> OCROptions:
-    """Query parameters win over form fields of the same name; errors become a 400."""
-    merged: dict[str, Any] = {k: v for k, v in form.items() if k in OCROptions.model_fields}
-    merged.update({k: v for k, v in query.items() if v is not None})
-    if isinstance(merged.get("chars"), str):
-        merged["chars"] = merged["chars"].strip().lower() in ("1", "true", "yes", "on")
+    """Query parameters win over form fields of the same name; an invalid value in either is a 400."""
+    fields: dict[str, Any] = {k: v for k, v in form.items() if k in OCROptions.model_fields}
     try:
-        return OCROptions.model_validate(merged)
+        OCROptions.model_validate(fields)
+        return OCROptions.model_validate({**fields, **{k: v for k, v in query.items() if v is not None}})
     except ValidationError as e:
         raise ApiError(400, "invalid option: " + _describe(e.errors()), "bad_option") from None
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PREPROCESS_STEPS = ("clahe", "denoise", "adaptive_threshold")
+_STEP = "(" + "|".join(PREPROCESS_STEPS) + ")"
+PREPROCESS_PATTERN = f"^(none|{_STEP}(,{_STEP})*)?$"
+"""``none``, or a comma-separated list of steps (the empty string also means no steps)."""
 
 
 class OCROptions(BaseModel):
@@ -25,8 +29,9 @@ class OCROptions(BaseModel):
     @classmethod
     def _split_steps(cls, v: object) -> object:
         if isinstance(v, str):
-            steps = tuple(s.strip() for s in v.split(",") if s.strip())
-            v = () if steps in ((), ("none",)) else steps
+            if not re.match(PREPROCESS_PATTERN, v):
+                raise ValueError(f"expected 'none' or a comma-separated list of {list(PREPROCESS_STEPS)}")
+            v = () if v in ("", "none") else tuple(v.split(","))
         if isinstance(v, (list, tuple)):
             bad = sorted(set(v) - set(PREPROCESS_STEPS))
             if bad:
