@@ -384,3 +384,19 @@ def test_page_with_detector_matches_the_pipeline(rec: Recognizer) -> None:
         assert [ln["box"] for ln in body["lines"]] == [ln.to_dict()["box"] for ln in want]
         whole = c.post("/api/ocr?det=none", files={"image": ("page.png", data, "image/png")}).json()
         assert [ln["box"] for ln in whole["lines"]] in ([], [[[0, 0], [900, 0], [900, 260], [0, 260]]])
+
+
+def test_structured_log_line_carries_request_id() -> None:
+    import json
+    import logging
+
+    from crnn_ocr.service.logs import JsonFormatter, request_id_var
+
+    token = request_id_var.set("rid-42")
+    try:
+        record = logging.LogRecord("crnn_ocr.service", logging.INFO, __file__, 1, "request", None, None)
+        record.fields = {"status": 200, "path": "/api/ocr"}
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["request_id"] == "rid-42" and line["status"] == 200 and line["msg"] == "request"
