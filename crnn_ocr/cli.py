@@ -274,6 +274,78 @@ def bench_train(
         json_out.write_text(json.dumps({"env": environment(), "results": rows}, indent=2), encoding="utf-8")
 
 
+@app.command()
+def synth(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (images + labels.tsv, or LMDB).")]
+    = None,
+    count: Annotated[int, typer.Option("--count", "-n", help="Samples to have in the set (indices START..).")] = 1000,
+    fmt: Annotated[str, typer.Option("--format", help="files | lmdb")] = "files",
+    workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed: with the index, fixes every sample.")] = 0,
+    start: Annotated[int, typer.Option(help="First sample index.")] = 0,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Synth YAML (default: bundled).")] = None,
+    preview: Annotated[Path | None, typer.Option(help="Write a contact sheet PNG of --count samples instead.")]
+    = None,
+) -> None:
+    """Write synthetic text lines (resumable: existing samples are skipped), or a --preview contact sheet."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from crnn_ocr.charset import default_charset
+    from crnn_ocr.synth import SynthConfig, SynthStream
+    from crnn_ocr.synth.generate import generate
+    from crnn_ocr.synth.preview import write_preview
+
+    try:
+        cfg = SynthConfig.load(config)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    if preview is not None:
+        stream = SynthStream(cfg, charset=default_charset(), seed=seed)
+        print(write_preview(stream, preview, count=count, start=start))
+        return
+    if out is None:
+        fail("give --out DIR (or --preview PNG)")
+    if fmt not in ("files", "lmdb"):
+        fail(f"--format must be files or lmdb, not {fmt!r}")
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("synth", total=count)
+        try:
+            n = generate(out, count, cfg, default_charset(), seed=seed, fmt=fmt, workers=workers, start=start,
+                         progress=lambda k: bar.advance(task, k))
+        except ValueError as e:
+            fail(str(e))
+    print(f"{n} new samples written to {out} ({count - n} already there)")
+
+
+@bench_app.command("synth")
+def bench_synth(
+    lines: Annotated[int, typer.Option(help="Timed lines.")] = 2000,
+    warmup: Annotated[int, typer.Option(help="Untimed lines first.")] = 200,
+    degrade: Annotated[float, typer.Option(help="Degradation strength (1 = every effect at its probability).")]
+    = 1.0,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Synth YAML (default: bundled).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+) -> None:
+    """Synthetic lines per second of one worker process (CPU time, so other load does not skew it)."""
+    import json
+
+    from crnn_ocr.charset import default_charset
+    from crnn_ocr.synth import SynthConfig
+    from crnn_ocr.synth.generate import bench
+
+    try:
+        cfg = SynthConfig.load(config).with_overrides(degrade=degrade)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    r = bench(cfg, default_charset(), lines=lines, warmup=warmup)
+    print(f"synth: {r['lines_per_s_cpu']:.0f} lines/s per worker (CPU time; {r['lines_per_s_wall']:.0f} wall), "
+          f"{r['ms_per_line_cpu']:.2f} ms/line, {r['mean_chars']:.1f} chars, height {r['mean_height']:.0f} px; "
+          f"setup {r['resources_s']:.1f} s + {r['atlases_built']} atlases {r['atlases_s']:.1f} s")
+    if json_out:
+        json_out.write_text(json.dumps({"argv": sys.argv[1:], **r}, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     """Entry point for ``python -m crnn_ocr``."""
     app()
