@@ -400,3 +400,9 @@ def test_structured_log_line_carries_request_id() -> None:
     finally:
         request_id_var.reset(token)
     assert line["request_id"] == "rid-42" and line["status"] == 200 and line["msg"] == "request"
+
+
+def test_too_many_form_parts(client: TestClient, line_png: bytes) -> None:
+    files = [("image", ("a.png", line_png, "image/png"))] + [(f"f{i}", (None, "x")) for i in range(40)]
+    r = client.post("/api/ocr", files=files)
+    assert r.status_code == 400 and "too many" in r.json()["error"]
