@@ -44,7 +44,13 @@ def _classical(**kw: Any) -> Detector:
     return ClassicalDetector(**kw)
 
 
-DETECTORS: dict[str, DetectorFactory] = {"classical": _classical}
+def _db(**kw: Any) -> Detector:
+    from crnn_ocr.detect.db import DBDetector
+
+    return DBDetector(**kw)
+
+
+DETECTORS: dict[str, DetectorFactory] = {"classical": _classical, "db": _db}
 """Name -> factory; ``"none"`` (the whole image is one line) is handled by the pipeline."""
 
 
