@@ -21,6 +21,7 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="Model: .onnx file or .pt checkpoint (default: the bundled model)."),
 ]
 ThreadsOpt = Annotated[int | None, typer.Option(help="Inference threads (default: physical cores).")]
+DetModelOpt = Annotated[Path | None, typer.Option("--det-model", help="ONNX model of the 'db' detector.")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -40,13 +41,19 @@ def load_recognizer(model: str | None, threads: int | None = None, batch_size: i
     return Recognizer(model, threads=threads, batch_size=batch_size)
 
 
+def detector_options(det_model: Path | None, threads: int | None) -> dict:
+    """Keyword arguments for a detector that needs a model file (``db``); none for the classical one."""
+    return {} if det_model is None else {"model": det_model, "threads": threads}
+
+
 @app.command()
 def predict(
     files: Annotated[list[Path], typer.Argument(help="Images or PDFs (every page) to read.")],
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
-    det: Annotated[str, typer.Option("--det", help="Text detector: classical | none (the image is one line).")]
-    = "classical",
+    det: Annotated[str, typer.Option("--det", help="Text detector: classical | db | none (the image is one "
+                                     "line).")] = "classical",
+    det_model: DetModelOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text | json | tsv")] = "text",
     draw: Annotated[Path | None, typer.Option("--draw", help="Write each page with boxes and text here (PNG); "
                                               "later pages get -2, -3... suffixes.")] = None,
@@ -61,7 +68,7 @@ def predict(
     if fmt not in ("text", "json", "tsv"):
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
-        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads))
+        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads), **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     status, drawn = 0, 0
@@ -204,7 +211,8 @@ def bench_page(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="Folder(s) of NAME.(png|jpg) + NAME.json.")],
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
-    det: Annotated[str, typer.Option("--det", help="Our text detector (classical).")] = "classical",
+    det: Annotated[str, typer.Option("--det", help="Our text detector: classical | db.")] = "classical",
+    det_model: DetModelOpt = None,
     det_only: Annotated[bool, typer.Option("--det-only", help="Score detection alone (no recogniser).")] = False,
     rapidocr: Annotated[bool, typer.Option("--rapidocr/--no-rapidocr",
                                            help="Run RapidOCR beside ours when installed (bench extra).")] = True,
@@ -225,10 +233,11 @@ def bench_page(
 
     try:
         if det_only:
-            systems = {det: detector_system(create_detector(det))}
+            systems = {det: detector_system(create_detector(det, **detector_options(det_model, threads)))}
         else:
-            systems = {f"crnn-ocr ({det})": ocr_system(OCR(detector=det, recognizer=load_recognizer(model,
-                                                                                                    threads)))}
+            ocr = OCR(detector=det, recognizer=load_recognizer(model, threads),
+                      **detector_options(det_model, threads))
+            systems = {f"crnn-ocr ({det})": ocr_system(ocr)}
     except (FileNotFoundError, ValueError) as e:
         fail(f"{e}. Use --det-only to score detection without a recogniser.")
     if rapidocr:

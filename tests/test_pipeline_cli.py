@@ -71,3 +71,17 @@ def test_bench_page_end_to_end_scores_text(tmp_path: Path, tiny_onnx: Path) -> N
     (system,) = json.loads(report.read_text())["systems"]
     assert not system["detection_only"] and 0.0 <= system["char_f1"] <= 1.0
     assert system["counts"]["true_chars"] == len("发票号码No.12345TOTAL12.50")
+
+
+def test_predict_with_the_db_detector_and_its_model(tmp_path: Path, tiny_onnx: Path) -> None:
+    from test_detect_db import fake_db_model
+
+    page = write_page(tmp_path)
+    det_model = fake_db_model(tmp_path / "db.onnx")
+    res = CliRunner().invoke(app, ["predict", str(page), "-m", str(tiny_onnx), "--det", "db", "--det-model",
+                                   str(det_model), "--format", "tsv"])
+    assert res.exit_code == 0, res.output
+    rows = [r.split("\t") for r in res.stdout.strip().splitlines() if r]
+    assert rows and all(r[0] == str(page) and len(r[4].split(",")) == 8 for r in rows)
+    missing = CliRunner().invoke(app, ["predict", str(page), "-m", str(tiny_onnx), "--det", "db"])
+    assert missing.exit_code == 2
