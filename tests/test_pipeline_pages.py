@@ -136,3 +136,15 @@ def test_load_pages_reads_images_and_every_pdf_page(tmp_path: Path) -> None:
     pages = list(load_pages(tmp_path / "two.pdf", dpi=72))
     assert [n.rsplit("#", 1)[1] for n, _ in pages] == ["1", "2"]
     assert pages[0][1].mean() > 150 > pages[1][1].mean()
+
+
+def test_two_column_page_is_read_column_by_column() -> None:
+    title = [("两栏文档 Two Columns", 250, 20, 34, "zh")]
+    left = [(f"左栏第{k}行 left line {k}", 30, 90 + 44 * k, 24, "zh") for k in range(5)]
+    right = [(f"右栏第{k}行 right line {k}", 450, 90 + 44 * k, 24, "zh") for k in range(5)]
+    page, true = render_page(title + left + right, size=(860, 330))
+    rec = FakeRecognizer()
+    lines = OCR(recognizer=rec).detect(page)  # type: ignore[arg-type]
+    assert len(lines) == len(true)
+    ious = np.array([[polygon_iou(ln.quad, t) for t in true] for ln in lines])
+    assert ious.argmax(axis=1).tolist() == list(range(len(true)))  # title, left column, then right column
