@@ -9,7 +9,7 @@ import sys
 def test_detect_and_pipeline_never_import_torch() -> None:
     code = ("import sys\n"
             "import crnn_ocr.detect, crnn_ocr.detect.classical, crnn_ocr.detect.metrics, crnn_ocr.detect.bench\n"
-            "import crnn_ocr.detect.draw, crnn_ocr.detect.db, crnn_ocr.pipeline\n"
+            "import crnn_ocr.detect.draw, crnn_ocr.detect.db, crnn_ocr.detect.db_targets, crnn_ocr.pipeline\n"
             "from crnn_ocr.detect import create_detector\n"
             "import numpy as np\n"
             "create_detector('classical')(np.full((50, 80), 255, np.uint8))\n"
