@@ -355,6 +355,113 @@ def bench_synth(
         json_out.write_text(json.dumps({"argv": sys.argv[1:], **r}, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when present.")] = True,
+    opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 17,
+) -> None:
+    """Export a checkpoint to a self-describing ONNX model and check it against PyTorch."""
+    from crnn_ocr.export.onnx import export_checkpoint
+
+    try:
+        rep = export_checkpoint(checkpoint, out, use_ema=ema, opset=opset)
+    except (FileNotFoundError, ValueError, AssertionError) as e:
+        fail(str(e))
+    print(f"wrote {rep.path} ({rep.size_bytes / 2**20:.2f} MiB, opset {rep.opset}, "
+          f"{'EMA' if rep.ema else 'raw'} weights); ORT vs torch on widths {rep.parity_widths}: "
+          f"max |dp| {rep.parity_max_abs_diff:.2e}, argmax agreement {rep.parity_argmax_agreement:.4%}")
+
+
+@app.command()
+def quantize(
+    model: Annotated[Path, typer.Argument(help="fp32 .onnx exported by `crnn-ocr export`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The INT8 .onnx file to write.")],
+    calib: Annotated[int, typer.Option(help="Synthetic calibration lines.")] = 256,
+    data: Annotated[list[Path] | None, typer.Option("--data", help="labels.tsv folder(s) added to calibration.")]
+    = None,
+    mode: Annotated[str, typer.Option(help="static (QDQ, LSTM fp32) | dynamic | hybrid (static + LSTM int8).")]
+    = "static",
+    check: Annotated[int, typer.Option(help="Compare with fp32 on this many of the calibration lines (0: skip).")]
+    = 64,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Quantise a model to INT8 (metadata kept) and report agreement and speed against fp32."""
+    from crnn_ocr.export.int8 import calibration_lines, compare, model_meta
+    from crnn_ocr.export.int8 import quantize as run_quantize
+
+    try:
+        lines = calibration_lines(model_meta(model), calib, data or [])
+        run_quantize(model, out, mode=mode, lines=lines)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    size = out.stat().st_size / 2**20
+    print(f"wrote {out} ({size:.2f} MiB, {mode}, calibrated on {len(lines)} lines)")
+    if check > 0:
+        c = compare(model, out, lines[:check], threads=threads or 1)
+        print(f"vs fp32 on {c.lines} lines: same text {c.text_agreement:.1%}, same frame argmax "
+              f"{c.frame_agreement:.2%}, {c.fp32_ms_per_line:.2f} -> {c.int8_ms_per_line:.2f} ms/line "
+              f"({c.speedup:.2f}x), {c.fp32_bytes / 2**20:.2f} -> {c.int8_bytes / 2**20:.2f} MiB")
+
+
+@bench_app.command("rec")
+def bench_rec(
+    data: Annotated[list[Path], typer.Option("--data", "-d", help="labels.tsv folder(s) of line images.")],
+    model: Annotated[Path | None, typer.Option("--model", help="Our fp32 .onnx model.")] = None,
+    int8: Annotated[Path | None, typer.Option("--int8", help="Our INT8 .onnx model.")] = None,
+    ckpt: Annotated[Path | None, typer.Option("--ckpt", help="Checkpoint for PyTorch eager (train extra).")] = None,
+    threads: Annotated[int, typer.Option(help="Threads for every system.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Lines per batch in the batched runs.")] = 32,
+    limit: Annotated[int, typer.Option(help="Lines per set (0: all).")] = 0,
+    rapidocr: Annotated[bool, typer.Option("--rapidocr/--no-rapidocr", help="PP-OCRv4 rec (bench extra).")] = True,
+    tesseract: Annotated[bool, typer.Option("--tesseract/--no-tesseract", help="Tesseract if installed.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
+    md_out: Annotated[Path | None, typer.Option("--md", help="Write a Markdown table here.")] = None,
+) -> None:
+    """Line recognisers side by side on the same images and threads: speed, peak RSS, size, accuracy."""
+    import importlib.util
+
+    from crnn_ocr.bench.rec import (
+        SystemSpec,
+        environment,
+        load_sets,
+        markdown,
+        ratios,
+        run_bench,
+        tesseract_available,
+        write_json,
+    )
+
+    specs = [SystemSpec(name, kind, str(path)) for name, kind, path in (
+        ("crnn-ocr fp32 ONNX", "onnx", model), ("crnn-ocr INT8 ONNX", "onnx", int8),
+        ("crnn-ocr PyTorch eager", "torch", ckpt)) if path is not None]
+    if ckpt is not None and importlib.util.find_spec("torch") is None:
+        typer.secho("torch is not installed: skipping PyTorch eager", fg=typer.colors.YELLOW, err=True)
+        specs = [s for s in specs if s.kind != "torch"]
+    if rapidocr and importlib.util.find_spec("rapidocr_onnxruntime") is not None:
+        specs.append(SystemSpec("PP-OCRv4 mobile rec (RapidOCR)", "rapidocr"))
+    if tesseract and tesseract_available():
+        specs.append(SystemSpec("Tesseract 5 (psm 7, chi_sim+eng)", "tesseract"))
+    if not specs:
+        fail("nothing to measure: give --model, --int8 or --ckpt, or install the bench extra")
+    try:
+        sets = load_sets(data, limit)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    results = run_bench(specs, sets, threads=threads, batch_size=batch_size,
+                        log=lambda m: typer.secho(m, err=True))
+    ratio = ratios(results, "crnn-ocr INT8 ONNX", "PP-OCRv4 mobile rec (RapidOCR)")
+    meta = {**environment(threads, batch_size), "argv": sys.argv[1:], "sets": {k: len(v) for k, v in sets.items()},
+            "int8_vs_ppocrv4_lines_per_s": ratio}
+    table = markdown(results, ratio)
+    print(table, end="")
+    if md_out:
+        md_out.write_text(table, encoding="utf-8")
+    if json_out:
+        write_json(results, json_out, meta)
+
+
 def main() -> None:
     """Entry point for ``python -m crnn_ocr``."""
     app()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from crnn_ocr.ctc import Decoded, greedy_decode_batch
+from crnn_ocr.ctc import Decoded, greedy_decode
 from crnn_ocr.engine.session import Backend, OrtBackend
 from crnn_ocr.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare_line, width_buckets
 from crnn_ocr.results import CharResult, LineResult
@@ -17,6 +18,11 @@ from crnn_ocr.results import CharResult, LineResult
 BUNDLED_MODEL = "crnn_lite.int8.onnx"
 MAX_BATCH_COLUMNS = 32 * 1024
 """Cap on ``lines x padded width`` per batch, so a batch of very long lines stays small in memory."""
+WINDOW_OVERLAP = 256
+"""Pixels shared by neighbouring windows of a line wider than the model's ``max_width``; each window keeps
+only the frames at least half this far from its cut edges, so every frame has context on both sides."""
+MAX_LINE_WIDTH = 1 << 17
+"""Widest line (after resizing to the model height) read at full resolution; wider ones are squeezed."""
 
 
 def bundled_model_path(verify: bool = True) -> Path:
@@ -79,10 +85,15 @@ class Recognizer:
         return self.meta.name
 
     def __call__(self, images: ImageInput | Sequence[ImageInput]) -> list[LineResult]:
-        """Recognise one image or a list of them; results come back in input order."""
+        """Recognise one image or a list of them; results come back in input order.
+
+        Lines are prepared at full resolution: one wider than the model's ``max_width`` is read in
+        overlapping windows (see :meth:`recognize_prepared`) instead of being squeezed.
+        """
         if not isinstance(images, (list, tuple)):
             images = [images]
-        lines = [prepare_line(img, self.config) for img in images]
+        cfg = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
+        lines = [prepare_line(img, cfg) for img in images]
         return self.recognize_prepared(lines, [self._source_width(img, ln) for img, ln in zip(images, lines,
                                                                                                 strict=True)])
 
@@ -98,18 +109,58 @@ class Recognizer:
 
     def recognize_prepared(self, lines: Sequence[np.ndarray], source_widths: Sequence[float] | None = None,
                            ) -> list[LineResult]:
-        """Recognise already preprocessed lines (``prepare_line`` output), batched by width."""
-        results: list[LineResult | None] = [None] * len(lines)
-        widths = [ln.shape[1] for ln in lines]
-        for idx in width_buckets(widths, self.batch_size, MAX_BATCH_COLUMNS):
-            batch, true_w = pad_batch([lines[i] for i in idx], self.config)
-            probs = self.backend.run(batch)
-            stride = batch.shape[3] / probs.shape[1]
-            lengths = np.ceil(true_w / stride).astype(np.int64)
-            for i, dec, w in zip(idx, greedy_decode_batch(probs, lengths), true_w, strict=True):
-                src_w = float(source_widths[i]) if source_widths is not None else float(w)
-                results[i] = self._to_result(dec, stride * src_w / w, src_w)
-        return [r for r in results if r is not None]
+        """Recognise already preprocessed lines (``prepare_line`` output), batched by width, in input order.
+
+        A line wider than the model's ``max_width`` is cut into overlapping windows that are batched like
+        any other line; their frame probabilities are stitched back before decoding, so nothing is cut off
+        and memory per batch stays bounded. Safe to call from several threads at once (no shared state).
+        """
+        pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
+        probs: list[np.ndarray | None] = [None] * len(pieces)
+        stride = 0.0
+        for idx in width_buckets([b - a for _, a, b in pieces], self.batch_size, MAX_BATCH_COLUMNS):
+            batch, true_w = pad_batch([lines[pieces[k][0]][:, pieces[k][1]:pieces[k][2]] for k in idx], self.config)
+            out = self.backend.run(batch)
+            stride = batch.shape[3] / out.shape[1]
+            for row, (k, w) in enumerate(zip(idx, true_w, strict=True)):
+                probs[k] = out[row, : int(np.ceil(w / stride))]
+        results: list[LineResult] = []
+        k = 0
+        for i, ln in enumerate(lines):
+            parts: list[np.ndarray] = []
+            while k < len(pieces) and pieces[k][0] == i:
+                parts.append(self._kept_frames(probs[k], pieces[k], ln.shape[1], stride))
+                k += 1
+            line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            w = float(ln.shape[1])
+            src_w = float(source_widths[i]) if source_widths is not None else w
+            results.append(self._to_result(greedy_decode(line_probs), stride * src_w / w, src_w))
+        return results
+
+    def _windows(self, width: int) -> list[tuple[int, int]]:
+        """``(start, end)`` pixel ranges covering a line: one for most lines, overlapping ones for wide lines."""
+        window = (self.config.max_width // 32) * 32
+        if width <= self.config.max_width or window <= 2 * WINDOW_OVERLAP:
+            return [(0, width)]
+        step = window - WINDOW_OVERLAP
+        out = []
+        start = 0
+        while True:
+            if start + window >= width:
+                out.append((start, width))
+                return out
+            out.append((start, start + window))
+            start += step
+
+    @staticmethod
+    def _kept_frames(probs: np.ndarray | None, piece: tuple[int, int, int], width: int, stride: float,
+                     ) -> np.ndarray:
+        """The frames a window contributes: all for a whole line, else those away from its cut edges."""
+        assert probs is not None
+        _, a, b = piece
+        lo = 0 if a == 0 else round(WINDOW_OVERLAP / 2 / stride)
+        hi = len(probs) if b >= width else len(probs) - round(WINDOW_OVERLAP / 2 / stride)
+        return probs[lo:hi]
 
     def _to_result(self, dec: Decoded, px_per_frame: float, width: float) -> LineResult:
         chars = tuple(

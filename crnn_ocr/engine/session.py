@@ -62,6 +62,9 @@ class OrtBackend:
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Every batch has its own width: memory patterns are planned (and cached) per input shape, so with
+        # them on, memory grows with each new width seen. The arena still recycles buffers between calls.
+        opts.enable_mem_pattern = False
         self.path = path
         self.threads = opts.intra_op_num_threads
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

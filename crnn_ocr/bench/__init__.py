@@ -1,0 +1,1 @@
+"""Benchmarks that compare our recogniser with other engines on the same images and threads."""
