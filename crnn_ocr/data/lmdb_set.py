@@ -88,6 +88,21 @@ class LmdbWriter:
         self.close()
 
 
+_READERS: dict[tuple[str, int], object] = {}
+
+
+def _reader_env(path: Path):
+    """One read-only environment per path and process (LMDB refuses to open an environment twice)."""
+    import lmdb
+
+    key = (str(path.resolve()), os.getpid())
+    env = _READERS.get(key)
+    if env is None:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=256)
+        _READERS[key] = env
+    return env
+
+
 class LmdbDataset:
     """A read-only LMDB line set: ``ds[i] -> (gray uint8 image, raw label)``, ``0 <= i < len(ds)``.
 
@@ -107,11 +122,8 @@ class LmdbDataset:
         self._len = int(raw) if raw else 0
 
     def _open(self):
-        import lmdb
-
         if self._env is None or self._pid != os.getpid():
-            self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False,
-                                  max_readers=256)
+            self._env = _reader_env(self.path)
             self._pid = os.getpid()
         return self._env
 

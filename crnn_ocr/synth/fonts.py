@@ -213,13 +213,16 @@ class Atlas:
 class FontLibrary:
     """Faces, their coverage matrix over a charset, and glyph atlases per face and size.
 
-    FreeType needs ~0.1-0.2 ms per CJK glyph, far more than pasting a bitmap, so every (face, size) is
-    rasterised once over the whole charset into an atlas, stored in the cache folder and memory-mapped,
-    so all worker processes of a machine share one copy. Without a writable cache the atlases live in
-    memory. Loaded fonts and atlases are dropped on pickling (workers reopen them lazily).
+    FreeType needs ~0.1-0.2 ms per CJK glyph, far more than pasting a bitmap, so a (face, size) in steady
+    use is rasterised once over the whole charset into an atlas, stored in the cache folder and
+    memory-mapped, so all worker processes of a machine share one copy. Without a writable cache the
+    atlases live in memory. Loaded fonts, glyphs and atlases are dropped on pickling (workers reload
+    them lazily).
     """
 
     max_fonts = 16
+    max_glyphs = 50000
+    atlas_after = 1024
     def __init__(self, faces: Sequence[FontFace], coverage: np.ndarray, charset: Charset,
                  cjk_weight: float = 1.0, weights: Mapping[str, float] | None = None) -> None:
         if coverage.shape != (len(faces), len(charset)):
@@ -238,6 +241,8 @@ class FontLibrary:
         self.cache: Path | None = None
         self._fonts: dict[tuple[int, int], object] = {}
         self._atlases: dict[tuple[int, int], Atlas] = {}
+        self._glyphs: dict[tuple[int, int, str], Glyph] = {}
+        self._misses: dict[tuple[int, int], int] = {}
         self._pid = os.getpid()
 
     @classmethod
@@ -264,7 +269,7 @@ class FontLibrary:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_fonts"], state["_atlases"] = {}, {}
+        state["_fonts"], state["_atlases"], state["_glyphs"], state["_misses"] = {}, {}, {}, {}
         return state
 
     def _check_process(self) -> None:
@@ -355,13 +360,36 @@ class FontLibrary:
         return len(jobs)
 
     def glyph(self, face_index: int, size: int, ch: str, stroke: int = 0) -> Glyph:
-        """The bitmap of ``ch`` in a face at a size, emboldened by ``stroke`` pixels."""
+        """The bitmap of ``ch`` in a face at a size, emboldened by ``stroke`` pixels.
+
+        From the (face, size) atlas when one is built; otherwise rasterised alone and kept, and once a
+        face and size has needed :attr:`atlas_after` glyphs its whole atlas is built (short runs and tests
+        never pay for atlases they do not need). Either way the bitmap is the same.
+        """
+        key = (face_index, size)
+        at = self._atlases.get(key)
         col = self._col.get(ch)
-        if col is None:  # not a charset symbol (never in labels): rasterise directly
-            self._check_process()
-            g = rasterise(self.font(face_index, size), ch)
+        if at is None and col is not None:
+            misses = self._misses.get(key, 0)
+            if misses % 256 == 0 and self.cache is not None:  # another process may have built it meanwhile
+                stem = self.cache / "atlas" / atlas_key(self.faces[face_index], size, self.charset)
+                at = _load_atlas(stem)
+            if at is None and misses >= self.atlas_after:
+                at = self.atlas(face_index, size)
+            if at is not None:
+                self._atlases[key] = at
+        if at is not None and col is not None:
+            g = at.glyph(col)
         else:
-            g = self.atlas(face_index, size).glyph(col)
+            gkey = (face_index, size, ch)
+            g = self._glyphs.get(gkey)
+            if g is None:
+                self._check_process()
+                if len(self._glyphs) >= self.max_glyphs:
+                    self._glyphs.clear()
+                g = rasterise(self.font(face_index, size), ch)
+                self._glyphs[gkey] = g
+                self._misses[key] = self._misses.get(key, 0) + 1
         return embolden(g, stroke) if stroke else g
 
 

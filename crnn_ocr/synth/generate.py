@@ -158,7 +158,7 @@ def generate(out: str | Path, count: int, cfg: SynthConfig, charset: Charset, se
 
 
 def bench(cfg: SynthConfig, charset: Charset, lines: int = 2000, warmup: int = 200, seed: int = 0,
-          prepare_workers: int = 1) -> dict[str, Any]:
+          prepare: bool = True, prepare_workers: int = 1) -> dict[str, Any]:
     """Lines per second of one process with the configured degradations (``degrade`` as in ``cfg``).
 
     Fonts, corpus and glyph atlases are prepared first (reported separately): they are a one-off cost
@@ -169,7 +169,7 @@ def bench(cfg: SynthConfig, charset: Charset, lines: int = 2000, warmup: int = 2
     lib = stream.resources.fonts
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    built = lib.prepare(cfg.fonts.sizes, workers=prepare_workers)
+    built = lib.prepare(cfg.fonts.sizes, workers=prepare_workers) if prepare else 0
     t_atlas = time.perf_counter() - t0
     for i in range(warmup):
         stream[i]

@@ -1,0 +1,90 @@
+"""Line texts: normalised, in the charset, length-capped, and every charset symbol is reached."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crnn_ocr.charset import default_charset, normalize_text
+from crnn_ocr.synth import SynthConfig, SynthStream
+from crnn_ocr.synth.corpus import SOURCES, amount_capital, coverage_chars, sample_text
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = SynthConfig.load(None)
+    stream = SynthStream(cfg, charset=default_charset(), seed=0)
+    return cfg, stream.resources.corpus
+
+
+def texts(setup, n: int, max_chars: int = 60, start: int = 0):
+    cfg, cd = setup
+    for i in range(start, start + n):
+        yield sample_text(np.random.default_rng((0, i)), cd, cfg.text, i, 1, max_chars)
+
+
+def test_labels_are_normalised_and_in_charset(setup):
+    cs = default_charset()
+    for text, source in texts(setup, 3000):
+        assert text == normalize_text(text), (source, text)
+        assert 1 <= len(text) <= 60, (source, text)
+        assert not cs.unknown(text), (source, text)
+
+
+@pytest.mark.parametrize("cap", [1, 5, 12, 30])
+def test_max_chars_caps_every_line(setup, cap):
+    lengths = [len(t) for t, _ in texts(setup, 400, max_chars=cap)]
+    assert max(lengths) <= cap and min(lengths) >= 1
+
+
+def test_long_lines_are_present(setup):
+    lengths = np.array([len(t) for t, _ in texts(setup, 1500)])
+    assert (lengths >= 40).mean() > 0.05
+    assert (lengths <= 10).mean() > 0.2
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_every_source_yields_text(setup, name):
+    _, cd = setup
+    for k in range(30):
+        rng = np.random.default_rng((1, k))
+        assert SOURCES[name](rng, cd, int(rng.integers(1, 50))).strip()
+
+
+def test_source_mix_follows_config(setup):
+    cfg, _ = setup
+    seen = {s for _, s in texts(setup, 1000)}
+    assert seen == set(cfg.text.sources) | {"coverage"}
+
+
+def test_coverage_reaches_every_charset_symbol_within_bound(setup):
+    cfg, cd = setup
+    cs = default_charset()
+    every, m = cfg.text.coverage_every, cfg.text.coverage_chars
+    # Every renderable, non-space symbol is in the coverage permutation ...
+    assert set(cd.coverage_perm) == {s for s in cs.symbols if s in cd.allowed and s != " "}
+    # ... and a window of `bound` consecutive samples shows all of them, starting anywhere.
+    bound = every * math.ceil(len(cd.coverage_perm) / m)
+    start = 123457
+    seen: set[str] = set()
+    for i in range(start, start + bound):
+        if i % every == 0:
+            seen.update(sample_text(np.random.default_rng((0, i)), cd, cfg.text, i, 1, 60)[0])
+    assert set(cd.coverage_perm) <= seen
+
+
+def test_coverage_line_keeps_its_symbols_under_a_small_cap(setup):
+    cfg, cd = setup
+    for j in range(50):
+        i = j * cfg.text.coverage_every
+        text, source = sample_text(np.random.default_rng((0, i)), cd, cfg.text, i, 1, 4)
+        assert source == "coverage"
+        assert set(coverage_chars(cd, j, 3)) <= set(text)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_capital_amounts_use_financial_numerals(seed):
+    s = amount_capital(np.random.default_rng(seed))
+    assert s.endswith(("元整", "角")) and set(s) <= set("零壹贰叁肆伍陆柒捌玖拾佰仟万元角整")
