@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from crnn_ocr.engine.recognizer import Recognizer
+from crnn_ocr.engine.recognizer import MAX_LINE_WIDTH, Recognizer
 from crnn_ocr.pipeline import OCR, full_box
 from crnn_ocr.preprocess import PreprocessConfig, prepare_line
 from crnn_ocr.results import LineResult
@@ -77,8 +77,13 @@ class OcrRunner:
         self.recognizer([line])
 
     def config_for(self, steps: tuple[str, ...] | None) -> PreprocessConfig:
-        """The model's preprocessing, with the optional steps replaced when a request names them."""
+        """The model's preprocessing, with the optional steps replaced when a request names them.
+
+        Lines are prepared as :meth:`Recognizer.__call__` prepares them: up to ``MAX_LINE_WIDTH`` wide, so
+        the recogniser reads long lines in windows instead of squeezing them.
+        """
         cfg = self.recognizer.config
+        cfg = dataclasses.replace(cfg, max_width=max(cfg.max_width, MAX_LINE_WIDTH))
         if steps is None:
             return cfg
         base = dataclasses.replace(cfg, clahe=False, denoise=False, adaptive_threshold=False)
