@@ -510,8 +510,7 @@ def coverage_line(rng: np.random.Generator, cd: CorpusData, j: int, m: int, max_
 
 def clean(text: str, allowed: frozenset[str], max_chars: int) -> str:
     """Normalise, drop characters no font can render or the charset lacks, cut to ``max_chars``."""
-    text = normalize_text(text)
-    text = normalize_text("".join(c for c in text if c in allowed))
+    text = " ".join("".join(c for c in normalize_text(text) if c in allowed).split())
     if len(text) > max_chars:
         cut = max_chars
         if text[cut - 1].isascii() and text[cut - 1].isalnum() and text[cut].isascii() and text[cut].isalnum():
@@ -542,7 +541,8 @@ def sample_text(rng: np.random.Generator, cd: CorpusData, cfg: TextConfig, index
             return text, "coverage"
     names = sorted(cfg.sources)
     w = np.array([cfg.sources[k] for k in names], dtype=np.float64)
-    name = names[int(rng.choice(len(names), p=w / w.sum()))]
+    cum = np.cumsum(w)
+    name = names[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(names) - 1)]
     n = line_length(rng, cfg, min_chars, max_chars)
     text = ""
     for _ in range(4):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,8 +305,8 @@ class FontLibrary:
         idx = self.faces_for(text)
         if idx.size == 0:
             return None
-        w = self.weights[idx]
-        return int(idx[rng.choice(idx.size, p=w / w.sum())])
+        cum = np.cumsum(self.weights[idx])
+        return int(idx[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), idx.size - 1)])
 
     def font(self, face_index: int, size: int):
         """The Pillow font for a face at a pixel size, opened once per process."""
@@ -358,6 +358,23 @@ class FontLibrary:
         for k, s in jobs:
             self.atlas(k, s)
         return len(jobs)
+
+    def glyph_fn(self, face_index: int, size: int, stroke: int = 0) -> Callable[[str], Glyph]:
+        """A fast ``char -> glyph`` function for one line: straight from the atlas when there is one."""
+        at = self._atlases.get((face_index, size))
+        if at is None:
+            return lambda ch: self.glyph(face_index, size, ch, stroke)
+        cols, memo = self._col, {}
+
+        def get(ch: str) -> Glyph:
+            g = memo.get(ch)
+            if g is None:
+                col = cols.get(ch)
+                g = at.glyph(col) if col is not None else self.glyph(face_index, size, ch)
+                g = memo[ch] = embolden(g, stroke) if stroke else g
+            return g
+
+        return get
 
     def glyph(self, face_index: int, size: int, ch: str, stroke: int = 0) -> Glyph:
         """The bitmap of ``ch`` in a face at a size, emboldened by ``stroke`` pixels.

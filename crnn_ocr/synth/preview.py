@@ -23,6 +23,20 @@ def label_font_path() -> str | None:
     return None
 
 
+def fit_label(text: str, font, width: float) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` pixels in ``font``."""
+    if font.getlength(text) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if font.getlength(text[:mid] + "…") <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "…"
+
+
 def contact_sheet(items: Sequence[tuple[np.ndarray, str]], width: int = 900, line_h: int = 32,
                   label_size: int = 14, columns: int = 2):
     """A PIL image with each sample scaled to ``line_h`` pixels and its label written under it."""
@@ -48,8 +62,7 @@ def contact_sheet(items: Sequence[tuple[np.ndarray, str]], width: int = 900, lin
         if tw > col_w - 8:  # squeeze very long lines into the column, as the model's max width does
             line = line.resize((col_w - 8, line_h), Image.Resampling.BILINEAR)
         sheet.paste(line, (x, y))
-        shown = text if len(text) <= 48 else text[:47] + "…"
-        draw.text((x, y + line_h + 2), shown, font=font, fill=20)
+        draw.text((x, y + line_h + 2), fit_label(text, font, col_w - 8), font=font, fill=20)
     return sheet
 
 

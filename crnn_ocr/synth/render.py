@@ -68,6 +68,10 @@ def paste(mask: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
     """Max-blend a glyph bitmap into ``mask`` with its top-left at ``(x, y)``, clipped to the canvas."""
     h, w = bitmap.shape
     H, W = mask.shape
+    if x >= 0 and y >= 0 and x + w <= W and y + h <= H:
+        region = mask[y:y + h, x:x + w]
+        np.maximum(region, bitmap, out=region)
+        return
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
     if x0 >= x1 or y0 >= y1:
         return
@@ -156,7 +160,7 @@ def apply_warp(m: TextMasks, mat: np.ndarray) -> TextMasks:
     """Warp both masks; the nominal box becomes the bounding box of its warped corners and the ink."""
     h, w = m.text.shape
     stack = cv2.merge([m.text, m.deco])
-    if np.allclose(mat[2], (0, 0, 1)):
+    if mat[2, 0] == 0 and mat[2, 1] == 0 and mat[2, 2] == 1:
         out = cv2.warpAffine(stack, mat[:2], (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     else:
         out = cv2.warpPerspective(stack, mat, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)

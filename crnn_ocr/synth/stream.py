@@ -157,8 +157,7 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
     face = lib.faces[face_idx]
     stroke = 1 if (not face.bold and size >= 22 and rng.random() < cfg.fonts.fake_bold_p) else 0
 
-    def glyph(ch: str):
-        return lib.glyph(face_idx, size, ch, stroke)
+    glyph = lib.glyph_fn(face_idx, size, stroke)
 
     tracking = rng.uniform(*rc.char_spacing) * size if rng.random() < rc.char_spacing_p else 0.0
     space = rng.uniform(*rc.word_spacing) if rng.random() < 0.3 else 1.0
