@@ -318,10 +318,10 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     if ckpt is not None:
         cfg = _override_run_limits(TrainConfig.from_dict(ckpt["config"]), cfg)
     init = load_checkpoint(init_from) if init_from and ckpt is None else None
-    model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "")
-    torch.manual_seed(cfg.seed + rank)
+    torch.manual_seed(cfg.seed + rank)  # before the model exists: its initial weights come from this seed
     np.random.seed(cfg.seed + rank)
     random.seed(cfg.seed + rank)
+    model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "")
     model.to(device).train()
     # The fused kernel is an order of magnitude faster than the per-tensor loop on CPU.
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, fused=True)
