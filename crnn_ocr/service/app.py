@@ -39,7 +39,7 @@ from crnn_ocr.service.schemas import (
     ReadyResponse,
 )
 from crnn_ocr.service.settings import Settings
-from crnn_ocr.service.uploads import Upload, check_content_length, decode_image, parse_multipart, read_body
+from crnn_ocr.service.uploads import Upload, check_content_length, parse_multipart, read_body
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -229,10 +229,9 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
             upload = await _read_upload(request, settings.max_bytes)
             query = {"det": det, "preprocess": preprocess, "min_confidence": min_confidence, "chars": chars}
             options = _options(upload.fields, query)
-            loop = asyncio.get_running_loop()
-            decoded = await loop.run_in_executor(runner.decode_pool, decode_image, upload.image,
-                                                 settings.max_pixels)
-            lines = await runner.run(loop, decoded.gray, options)
+            assert upload.image is not None
+            decoded, lines = await runner.read(asyncio.get_running_loop(), upload.image, settings.max_pixels,
+                                               options)
         finally:
             state["admitted"] -= 1
             metrics.in_flight.dec()

@@ -14,6 +14,7 @@ from crnn_ocr.preprocess import PreprocessConfig, prepare_line
 from crnn_ocr.results import LineResult
 from crnn_ocr.service.batcher import MicroBatcher
 from crnn_ocr.service.schemas import OCROptions
+from crnn_ocr.service.uploads import DecodedImage, decode_image
 
 
 def detector_name(ocr: Any) -> str:
@@ -89,14 +90,29 @@ class OcrRunner:
         base = dataclasses.replace(cfg, clahe=False, denoise=False, adaptive_threshold=False)
         return base.with_steps(steps)
 
-    async def run(self, loop: Any, gray: np.ndarray, options: OCROptions) -> list[LineResult]:
-        """Lines of one decoded page, in reading order; empty lines are dropped."""
+    def _decode_and_prepare(self, data: bytes, max_pixels: int, options: OCROptions) -> tuple[DecodedImage, Any]:
+        """Everything a request needs before recognition, in one pool task: decode, then detect or prepare."""
+        decoded = decode_image(data, max_pixels)
+        if self.uses_detector(options):
+            return decoded, self.ocr.detect(decoded.gray)
+        return decoded, prepare_line(decoded.gray, self.config_for(options.preprocess))
+
+    def uses_detector(self, options: OCROptions) -> bool:
+        """Whether this request's page goes through the detector."""
+        return options.det == "auto" and self.detector != "none"
+
+    async def read(self, loop: Any, data: bytes, max_pixels: int,
+                   options: OCROptions) -> tuple[DecodedImage, list[LineResult]]:
+        """Decode an upload and read its lines in reading order (empty lines dropped).
+
+        Raises :class:`~crnn_ocr.service.errors.ApiError` for an upload that is not a usable image.
+        """
         assert self.batcher is not None and self.decode_pool is not None, "start() first"
-        if options.det == "auto" and self.detector != "none":
-            # detection runs beside other requests' recognition; reading the lines takes an inference slot
-            found = await loop.run_in_executor(self.decode_pool, self.ocr.detect, gray)
-            return await self.batcher.run_exclusive(self.ocr.read_lines, gray, found)
-        h, w = gray.shape
-        line = await loop.run_in_executor(self.decode_pool, prepare_line, gray, self.config_for(options.preprocess))
-        (res,) = await self.batcher.submit([line], [float(w)])
-        return [res.with_box(full_box(w, h))] if res.text else []
+        decoded, prepared = await loop.run_in_executor(self.decode_pool, self._decode_and_prepare, data,
+                                                       max_pixels, options)
+        if self.uses_detector(options):
+            # detection ran beside other requests' recognition; reading the lines takes an inference slot
+            return decoded, await self.batcher.run_exclusive(self.ocr.read_lines, decoded.gray, prepared)
+        h, w = decoded.gray.shape
+        (res,) = await self.batcher.submit([prepared], [float(w)])
+        return decoded, [res.with_box(full_box(w, h))] if res.text else []
