@@ -17,12 +17,6 @@ from crnn_ocr.service.schemas import OCROptions
 from crnn_ocr.service.uploads import DecodedImage, decode_image
 
 
-def detector_name(ocr: Any) -> str:
-    """The name of an OCR object's detector (a string or an object with ``name``), ``"none"`` if it has none."""
-    det = getattr(ocr, "detector", "none")
-    return det if isinstance(det, str) else str(getattr(det, "name", type(det).__name__))
-
-
 class OcrRunner:
     """One loaded model shared by all requests.
 
@@ -41,7 +35,7 @@ class OcrRunner:
                  max_batch_lines: int = 32) -> None:
         self.ocr = OCR(detector="none", recognizer=ocr) if isinstance(ocr, Recognizer) else ocr
         self.recognizer: Recognizer = self.ocr.recognizer
-        self.detector = detector_name(self.ocr)
+        self.detector = self.ocr.detector_name
         self.workers = workers
         self.batch_wait_s = batch_wait_s
         self.max_batch_lines = max_batch_lines
