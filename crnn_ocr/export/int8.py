@@ -8,6 +8,10 @@ metadata, so the quantiser sees exactly what the engine feeds. Modes:
   linear layers; the LSTM stays fp32 (ONNX Runtime has no QDQ LSTM kernel).
 - ``dynamic``: INT8 weights of the LSTM and MatMuls, activations quantised on the fly; convolutions fp32.
 - ``hybrid``: ``static``, then the LSTM weights dynamically quantised as well.
+
+Weights use a 7-bit range (``reduce_range``): on x86 CPUs without VNNI the u8 x s8 kernels add pairs of
+products in 16 bits, which saturate with full-range weights and flip frame argmaxes (on a random conv
+recogniser: 84% frame agreement with fp32 at 8 bits, 98.5% at 7 bits).
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ def quantize(src: str | Path, dst: str | Path, mode: str = "static", lines: Sequ
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
         if mode == "dynamic":
-            quantize_dynamic(pre, dst, op_types_to_quantize=DYNAMIC_OPS, per_channel=True,
+            quantize_dynamic(pre, dst, op_types_to_quantize=DYNAMIC_OPS, per_channel=True, reduce_range=True,
                              weight_type=QuantType.QInt8)
         else:
             meta = model_meta(src)
@@ -146,11 +150,12 @@ def quantize(src: str | Path, dst: str | Path, mode: str = "static", lines: Sequ
             reader = _Reader(_input_name(pre), padded_batches(lines, meta, batch_size))
             static_out = dst if mode == "static" else Path(tmp) / "static.onnx"
             quantize_static(pre, static_out, reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=STATIC_OPS,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
             if mode == "hybrid":
-                quantize_dynamic(static_out, dst, op_types_to_quantize=["LSTM"], per_channel=True,
+                quantize_dynamic(static_out, dst, op_types_to_quantize=["LSTM"], per_channel=True, reduce_range=True,
                                  weight_type=QuantType.QInt8)
     _copy_metadata(src, dst)
     return dst
