@@ -40,8 +40,11 @@ def colours(rng: np.random.Generator, inverted: bool, low_contrast: bool) -> tup
     return float(bg), float(ink)
 
 
-def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bool, texture: bool) -> np.ndarray:
-    """A background: plain, with a linear gradient, and/or with paper texture (fibres and mottling)."""
+def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bool,
+               texture: bool) -> np.ndarray | float:
+    """A background: plain (returned as a scalar: nothing to allocate), a linear gradient, paper texture."""
+    if not gradient and not texture:
+        return bg
     img = np.full((h, w), bg, np.float32)
     if gradient:
         a = rng.uniform(0, 2 * np.pi)
@@ -57,16 +60,21 @@ def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bo
     return img
 
 
-def compose(text: np.ndarray, deco: np.ndarray, back: np.ndarray, ink: float, deco_ink: float,
+def compose(text: np.ndarray, deco: np.ndarray, back: np.ndarray | float, ink: float, deco_ink: float,
             rng: np.random.Generator, faded: bool) -> np.ndarray:
     """Lay ink over the background through the masks; faded print gets uneven ink density."""
-    a = text.astype(np.float32) * (1.0 / 255.0)
+    a = text.astype(np.float32)
     if faded:
         h, w = a.shape
         cell = int(rng.integers(3, 12))
         dens = cv2.resize(rng.uniform(0.55, 1.0, (h // cell + 2, w // cell + 2)).astype(np.float32), (w, h))
         a *= dens
-    img = back + (ink - back) * a
+    if isinstance(back, float):
+        a *= np.float32((ink - back) / 255.0)
+        a += np.float32(back)
+        img = a
+    else:
+        img = back + (ink - back) * (a * np.float32(1.0 / 255.0))
     if deco.any():
         d = deco.astype(np.float32) * (1.0 / 255.0)
         img += (deco_ink - img) * d

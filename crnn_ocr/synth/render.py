@@ -9,6 +9,8 @@ so the labelled text is never cut horizontally.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,13 +57,14 @@ class Layout:
 
 def char_positions(text: str, glyph: GlyphFn, layout: Layout) -> tuple[list[Glyph], list[float], float]:
     """Glyphs, pen x of each character and the line's total advance, with tracking and word spacing."""
-    glyphs, xs, x = [], [], 0.0
-    for ch in text:
-        g = glyph(ch)
-        glyphs.append(g)
-        xs.append(x)
-        x += g.advance * (layout.space_scale if ch == " " else 1.0) + layout.tracking
-    return glyphs, xs, max(x - layout.tracking, 1.0)
+    glyphs = [glyph(ch) for ch in text]
+    advances = [g.advance for g in glyphs]
+    if layout.space_scale != 1.0:
+        advances = [a * layout.space_scale if ch == " " else a for a, ch in zip(advances, text, strict=True)]
+    if layout.tracking:
+        advances = [a + layout.tracking for a in advances]
+    xs = list(itertools.accumulate(advances, initial=0.0))
+    return glyphs, xs[:-1], max(xs[-1] - layout.tracking, 1.0)
 
 
 def paste(mask: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
@@ -79,36 +82,53 @@ def paste(mask: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
     np.maximum(region, bitmap[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
 
 
-def draw_text(mask: np.ndarray, origin: tuple[float, float], text: str, glyph: GlyphFn, layout: Layout) -> float:
-    """Draw ``text`` with its baseline starting at ``origin``; returns the advance width."""
+def ink_bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of the non-zero pixels, or None for an empty mask."""
+    x, y, w, h = cv2.boundingRect(mask)
+    return (x, y, x + w, y + h) if w and h else None
+
+
+def draw_text(mask: np.ndarray, origin: tuple[float, float], text: str, glyph: GlyphFn, layout: Layout,
+              placed: tuple[list[Glyph], list[float], float] | None = None) -> float:
+    """Draw ``text`` with its baseline starting at ``origin``; returns the advance width.
+
+    ``placed`` is the result of :func:`char_positions` when the caller already has it.
+    """
     x0, y0 = origin
-    glyphs, xs, width = char_positions(text, glyph, layout)
+    glyphs, xs, width = placed or char_positions(text, glyph, layout)
+    H, W = mask.shape
+    curve = layout.curve_amp
     for g, x in zip(glyphs, xs, strict=True):
-        if g.bitmap.size == 0:
+        bmp = g.bitmap
+        h, w = bmp.shape
+        if h == 0:
             continue
-        dy = 0.0
-        if layout.curve_amp:
-            dy = layout.curve_amp * np.sin(2 * np.pi * x / layout.curve_period + layout.curve_phase)
-        paste(mask, g.bitmap, int(round(x0 + x)) + g.left, int(round(y0 + dy)) + g.top)
+        dy = curve * math.sin(2 * math.pi * x / layout.curve_period + layout.curve_phase) if curve else 0.0
+        px, py = round(x0 + x) + g.left, round(y0 + dy) + g.top
+        if px >= 0 and py >= 0 and px + w <= W and py + h <= H:  # the usual case: no clipping needed
+            region = mask[py:py + h, px:px + w]
+            np.maximum(region, bmp, out=region)
+        else:
+            paste(mask, bmp, px, py)
     return width
 
 
 def render_masks(text: str, glyph: GlyphFn, size: int, layout: Layout, margin_x: int, margin_y: int) -> TextMasks:
     """Draw the line on a canvas with the given margins around the nominal line box."""
-    width = char_positions(text, glyph, layout)[2]
+    placed = char_positions(text, glyph, layout)
+    width = placed[2]
     extra = int(abs(layout.curve_amp)) + layout.stroke
     line_h = int(np.ceil((CAP + DESC) * size)) + 2 * extra
     w = int(np.ceil(width)) + 2 * margin_x + 2 * layout.stroke + size // 2
     h = line_h + 2 * margin_y
     mask = np.zeros((h, w), np.uint8)
     baseline = margin_y + extra + round(CAP * size)
-    draw_text(mask, (margin_x + layout.stroke, baseline), text, glyph, layout)
-    cols = np.flatnonzero(mask.max(axis=0))
-    x0, x1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (margin_x, margin_x + 1)
-    rows = np.flatnonzero(mask.max(axis=1))
+    draw_text(mask, (margin_x + layout.stroke, baseline), text, glyph, layout, placed)
+    ink = ink_bounds(mask)
+    x0, x1 = (ink[0], ink[2]) if ink else (margin_x, margin_x + 1)
     y0, y1 = margin_y, margin_y + line_h
-    if rows.size:  # glyphs taller than the nominal box (accents, brackets) extend it
-        y0, y1 = min(y0, int(rows[0])), max(y1, int(rows[-1]) + 1)
+    if ink:  # glyphs taller than the nominal box (accents, brackets) extend it
+        y0, y1 = min(y0, ink[1]), max(y1, ink[3])
     return TextMasks(mask, np.zeros_like(mask), (x0, y0, x1, y1), size)
 
 
@@ -159,20 +179,20 @@ def warp_matrix(rng: np.random.Generator, box: tuple[int, int, int, int], size: 
 def apply_warp(m: TextMasks, mat: np.ndarray) -> TextMasks:
     """Warp both masks; the nominal box becomes the bounding box of its warped corners and the ink."""
     h, w = m.text.shape
-    stack = cv2.merge([m.text, m.deco])
+    has_deco = bool(m.deco.any())
+    src = cv2.merge([m.text, m.deco]) if has_deco else m.text
     if mat[2, 0] == 0 and mat[2, 1] == 0 and mat[2, 2] == 1:
-        out = cv2.warpAffine(stack, mat[:2], (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        out = cv2.warpAffine(src, mat[:2], (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     else:
-        out = cv2.warpPerspective(stack, mat, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    text, deco = out[..., 0].copy(), out[..., 1].copy()
+        out = cv2.warpPerspective(src, mat, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    text, deco = (out[..., 0].copy(), out[..., 1].copy()) if has_deco else (out, np.zeros_like(out))
     x0, y0, x1, y1 = m.box
     corners = cv2.perspectiveTransform(np.array([[[x0, y0], [x1, y0], [x0, y1], [x1, y1]]], np.float64), mat)[0]
-    cols = np.flatnonzero(text.max(axis=0))
-    bx0, bx1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (x0, x1)
+    ink = ink_bounds(text)
+    bx0, bx1 = (ink[0], ink[2]) if ink else (x0, x1)
     by0, by1 = int(np.floor(corners[:, 1].min())), int(np.ceil(corners[:, 1].max()))
-    rows = np.flatnonzero(text.max(axis=1))
-    if rows.size:
-        by0, by1 = min(by0, int(rows[0])), max(by1, int(rows[-1]) + 1)
+    if ink:
+        by0, by1 = min(by0, ink[1]), max(by1, ink[3])
     return TextMasks(text, deco, (bx0, max(by0, 0), bx1, min(by1, h)), m.size)
 
 
@@ -217,8 +237,8 @@ def draw_rules(deco: np.ndarray, text: np.ndarray, rng: np.random.Generator, siz
         if sides[3]:
             cv2.line(deco, (w - 1 - inset, 0), (w - 1 - inset, h), 255, t)
         return
-    rows = np.flatnonzero(text.max(axis=1))
-    top, bottom = (int(rows[0]), int(rows[-1])) if rows.size else (0, h - 1)
+    ink = ink_bounds(text)
+    top, bottom = (ink[1], ink[3] - 1) if ink else (0, h - 1)
     if rng.random() < 0.7:
         y = int(rng.integers(0, max(top, 0) + 2))
         cv2.line(deco, (0, y), (w, y), 255, t)

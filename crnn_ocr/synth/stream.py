@@ -101,6 +101,14 @@ class SynthStream:
             self._res = load_resources(self.cfg, self.charset)
         return self._res
 
+    def _effect_probs(self) -> np.ndarray:
+        """Effect probabilities times the strength (cached for the current config)."""
+        cached = self.__dict__.get("_probs")
+        if cached is None or cached[0] is not self.cfg:
+            cached = (self.cfg, np.array([getattr(self.cfg.effects, n) for n in EFFECTS]) * self.cfg.degrade)
+            self.__dict__["_probs"] = cached
+        return cached[1]
+
     def missing_chars(self) -> list[str]:
         """Charset symbols no installed font has: they never appear in labels."""
         return self.resources.fonts.missing()
@@ -127,8 +135,7 @@ class SynthStream:
         if face_idx is None:  # only with a custom charset: keep what the best face has
             face_idx = int(np.argmax(res.fonts.coverage[:, [res.fonts.col(c) for c in set(text)]].sum(1)))
             text = "".join(c for c in text if res.fonts.has(face_idx, c)).strip() or "0"
-        probs = np.array([getattr(cfg.effects, n) for n in EFFECTS]) * cfg.degrade
-        on = dict(zip(EFFECTS, (rng.random(len(EFFECTS)) < probs).tolist(), strict=True))
+        on = dict(zip(EFFECTS, (rng.random(len(EFFECTS)) < self._effect_probs()).tolist(), strict=True))
         image, size = render_line(rng, text, face_idx, res, cfg, on)
         return Sample(image, text, res.fonts.faces[face_idx], size, source, tuple(k for k, v in on.items() if v))
 
