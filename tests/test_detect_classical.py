@@ -217,3 +217,20 @@ def test_white_text_in_a_dark_banner_on_a_light_page() -> None:
     assert len(found) == 2
     assert (iou_matrix([ln.quad for ln in found], true).max(axis=0) >= 0.6).all()
     assert len(ClassicalDetector(polarity="dark")(gray)) == 2  # the banner is searched whatever the page
+
+
+@pytest.mark.parametrize("text", ["一二三", "第二十三条", "发票号码 No.12345 合计¥88.00", "Hello world"])
+@pytest.mark.parametrize("tight", [False, True])
+def test_a_cut_line_image_is_one_line(text: str, tight: bool) -> None:
+    from conftest import render_line
+
+    img = render_line(text)
+    ink = img < 128
+    ys, xs = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if tight:
+        img = img[ys[0]: ys[-1] + 1, xs[0]: xs[-1] + 1]
+        ys, xs = ys - ys[0], xs - xs[0]
+    found = ClassicalDetector()(img)
+    assert len(found) == 1
+    truth = as_quad([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1])
+    assert iou_matrix([found[0].quad], [truth])[0, 0] >= 0.6

@@ -81,7 +81,7 @@ def estimate_background(dark_text: np.ndarray) -> np.ndarray:
     f = max(1, min(h, w) // 400)
     small = cv2.resize(dark_text, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA) if f > 1 \
         else dark_text
-    k = _odd(min(small.shape) / 12)
+    k = min(_odd(max(min(small.shape) / 12, 15 / f)), _odd(min(small.shape)))  # wider than any stroke
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     bg = cv2.blur(cv2.dilate(small, kernel), (k, k))
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else bg
@@ -117,7 +117,7 @@ def typical_height(boxes: np.ndarray, min_height: int, page_h: int) -> float:
     """Median height of glyph-like components (the body text size)."""
     h = boxes[:, 3] - boxes[:, 1]
     w = boxes[:, 2] - boxes[:, 0]
-    ok = (h >= min_height) & (h <= page_h / 3) & (w <= 4 * h)
+    ok = (h >= min_height) & (h <= 0.9 * page_h) & (w <= 4 * h)
     return float(np.median(h[ok])) if ok.any() else float(min_height)
 
 
@@ -130,7 +130,7 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     speck = area < 3
     rule = ((w >= 12 * h) & (w > 4 * hmed)) | ((h >= 10 * w) & (h > 1.5 * hmed))
     frame = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < 0.08)
-    block = (h > 0.5 * ph) | ((w * h > 0.05 * ph * pw) & (fill > 0.5))
+    block = (w * h > 0.05 * ph * pw) & (fill > 0.5)
     touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
     edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
     blob = (fill > 0.6) & (np.minimum(w, h) >= 1.3 * hmed) & (w <= 2 * h) & (h <= 2 * w)  # logos, holes
@@ -142,7 +142,7 @@ def solid_blocks(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int]
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     hmed = typical_height(boxes, min_height, page_shape[0])
     fill = boxes[:, 4] / np.maximum(w * h, 1)
-    solid = (fill > 0.5) & (h >= 1.2 * hmed) & (w >= 2.5 * hmed) & (h >= 2 * min_height)
+    solid = (fill > 0.5) & (h >= 1.5 * hmed) & (w >= 3 * hmed) & (h >= 2 * min_height)
     return boxes[solid, :4]
 
 
@@ -192,7 +192,7 @@ def same_line(a: np.ndarray, b: np.ndarray, max_gap: float) -> np.ndarray:
     Side by side: the smaller box overlaps the larger vertically by half its height, its centre lies in
     the larger's rows, the heights are comparable unless the smaller is a mark (dot, comma, dash, 一), and
     the horizontal gap is at most ``max_gap`` times the larger height. Stacked: boxes overlapping in x by
-    half the narrower width, close vertically, whose union is still one glyph tall (i-dots, 二, accents).
+    half the narrower width, close vertically, whose union is still one glyph tall (i-dots, accents).
     """
     ax0, ay0, ax1, ay1 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bx0, by0, bx1, by1 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
@@ -237,6 +237,49 @@ def link_components(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
     for a, b in zip(i[ok].tolist(), j[ok].tolist(), strict=True):
         uf.union(a, b)
     return uf.groups()
+
+
+def stacked_bars(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether flat bars ``a[k]`` and ``b[k]`` lie above each other about one glyph apart (二, 三, =)."""
+    wa, wb = a[..., 2] - a[..., 0], b[..., 2] - b[..., 0]
+    ha, hb = a[..., 3] - a[..., 1], b[..., 3] - b[..., 1]
+    wn = np.minimum(wa, wb)
+    xov = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    ygap = np.maximum(a[..., 1], b[..., 1]) - np.minimum(a[..., 3], b[..., 3])
+    union_h = np.maximum(a[..., 3], b[..., 3]) - np.minimum(a[..., 1], b[..., 1])
+    thin = (np.maximum(ha, hb) <= 0.25 * wn) & (np.maximum(ha, hb) <= 0.6 * ygap)  # bars, not flat words
+    return thin & (wn >= 0.5 * np.maximum(wa, wb)) & (xov >= 0.6 * wn) & (ygap <= 0.8 * wn) & \
+        (union_h <= 1.2 * wn)
+
+
+def merge_bars(boxes: np.ndarray, contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Join the separate bars of one glyph into one box, so that 二 is one glyph of full height.
+
+    Without this, the bars look like rows of their own to linking and projection splitting.
+    """
+    if len(boxes) < 2:
+        return boxes, contrast
+    i, j = candidate_pairs(boxes, 1.0)
+    ok = stacked_bars(boxes[i], boxes[j])
+    if not ok.any():
+        return boxes, contrast
+    uf = UnionFind(len(boxes))
+    for a, b in zip(i[ok].tolist(), j[ok].tolist(), strict=True):
+        if not _between(boxes, a, b):
+            uf.union(a, b)
+    groups = uf.groups()
+    merged = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0), boxes[g, 4].sum()] for g in groups])
+    means = np.array([np.average(contrast[g], weights=np.maximum(boxes[g, 4], 1)) for g in groups])
+    return merged, means
+
+
+def _between(boxes: np.ndarray, a: int, b: int) -> bool:
+    """Whether another component lies in the vertical gap between boxes ``a`` and ``b`` (where they overlap)."""
+    x0, x1 = max(boxes[a, 0], boxes[b, 0]), min(boxes[a, 2], boxes[b, 2])
+    y0, y1 = min(boxes[a, 3], boxes[b, 3]), max(boxes[a, 1], boxes[b, 1])
+    hit = (boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1) & (boxes[:, 3] > y0)
+    hit[[a, b]] = False
+    return bool(hit.any())
 
 
 def split_rows(boxes: np.ndarray, idx: list[int]) -> list[list[int]]:
@@ -303,7 +346,7 @@ def line_angle(b: np.ndarray) -> float | None:
         return None
     big = big[np.linspace(0, len(big) - 1, min(len(big), 60)).astype(int)]
     cx, cy = (big[:, 0] + big[:, 2]) / 2, (big[:, 1] + big[:, 3]) / 2
-    if cx.max() - cx.min() < 4 * np.median(big[:, 3] - big[:, 1]):
+    if cx.max() - cx.min() < 6 * np.median(big[:, 3] - big[:, 1]):  # too short to trust a slope
         return None
     i, j = np.triu_indices(len(big), 1)
     dx = cx[j] - cx[i]
@@ -379,7 +422,7 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     if inner:
         h, w = gray.shape
         keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
-    boxes, mean_contrast = boxes[keep], mean_contrast[keep]
+    boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep])
     if len(boxes) == 0:
         return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
@@ -418,8 +461,9 @@ def _is_text(b: np.ndarray, hmed: float, min_height: int) -> bool:
     if h.max() < min_height and (b[:, 3].max() - b[:, 1].min()) < min_height:
         return False
     if len(b) > 1:
-        flat_or_low = (h < 0.35 * w) | (h < 0.45 * hmed)
-        return not (len(b) >= 3 and flat_or_low.all())  # a separator: ----, ====, ....., ~~~~
+        flat_or_low = (h < 0.35 * w) | (h < 0.5 * hmed)
+        low_row = (b[:, 3].max() - b[:, 1].min()) < 0.6 * hmed  # unlike 一二三, whose strokes are stacked
+        return not (len(b) >= 3 and flat_or_low.all() and low_row)  # a separator: ----, ====, ....., ~~~~
     fill = b[0, 4] / max(h[0] * w[0], 1)
     blob = fill > 0.65 and 0.5 <= w[0] / max(h[0], 1) <= 2  # a dot, bullet or smudge, not a glyph
     return not (blob or max(h[0], w[0]) < 0.5 * hmed)
