@@ -10,19 +10,23 @@ import cv2
 import numpy as np
 
 
-def ink_bleed(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Soften and thicken strokes as ink spreading in paper (or thin them, as faded toner)."""
+def ink_bleed(mask: np.ndarray, rng: np.random.Generator, thin: bool = False) -> np.ndarray:
+    """Soften and thicken strokes as ink spreading in paper (or thin them, as faded toner).
+
+    ``thin`` strokes (light faces, small sizes) are only thickened: thinning would erase them and leave
+    a label the image no longer shows.
+    """
     sigma = rng.uniform(0.5, 1.2)
     soft = cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32)
-    lo = rng.uniform(10, 90)
+    lo = rng.uniform(5, 30) if thin else rng.uniform(10, 80)
     hi = lo + rng.uniform(60, 140)
     return np.clip((soft - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
-def morph(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+def morph(mask: np.ndarray, rng: np.random.Generator, size: int, thin: bool = False) -> np.ndarray:
     """Erode or dilate strokes by a pixel (bold print, worn print); erosion only where strokes are thick."""
     k = np.ones((2, 2), np.uint8) if rng.random() < 0.7 else cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    if size >= 26 and rng.random() < 0.5:
+    if not thin and size >= 30 and rng.random() < 0.5:
         return cv2.erode(mask, k)
     return cv2.dilate(mask, k)
 

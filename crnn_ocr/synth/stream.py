@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -48,6 +49,10 @@ def load_resources(cfg: SynthConfig, charset: Charset) -> Resources:
         if res is None:
             lib = FontLibrary.build(charset, exclude=f.exclude, cjk_weight=f.cjk_weight, weights=f.weights)
             renderable = frozenset(s for s, ok in zip(charset.symbols, lib.covered(), strict=True) if ok)
+            missing = lib.missing()
+            if missing:
+                warnings.warn(f"{len(missing)} charset symbols have no installed font and never appear in synthetic "
+                              f"lines: {''.join(missing[:50])}", stacklevel=2)
             res = Resources(lib, build_corpus(charset, t, renderable))
             _CACHE[key] = res
     return res
@@ -198,10 +203,11 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
     text_mask, deco = rd.crop(m, (pads[0], pads[1], pads[2], pads[3]))
     if on["table_rules"] or on["box_border"]:
         rd.draw_rules(deco, text_mask, rng, size, box=on["box_border"])
+    thin = stroke == 0 and (size < 24 or "Light" in face.style)
     if on["ink_bleed"]:
-        text_mask = dg.ink_bleed(text_mask, rng)
+        text_mask = dg.ink_bleed(text_mask, rng, thin)
     if on["erosion"]:
-        text_mask = dg.morph(text_mask, rng, size)
+        text_mask = dg.morph(text_mask, rng, size, thin)
 
     h, w = text_mask.shape
     bg, ink = dg.colours(rng, on["inverted"], on["low_contrast"])
