@@ -57,6 +57,8 @@ def predict(
     fmt: Annotated[str, typer.Option("--format", help="text | json | tsv")] = "text",
     draw: Annotated[Path | None, typer.Option("--draw", help="Write each page with boxes and text here (PNG); "
                                               "later pages get -2, -3... suffixes.")] = None,
+    upright_check: Annotated[bool, typer.Option("--upright-check", help="Also read pages turned by 180 degrees "
+                                                "and keep the more confident way (upside-down scans).")] = False,
 ) -> None:
     """Find and recognise the text lines of whole pages and print them in reading order."""
     import cv2
@@ -68,7 +70,8 @@ def predict(
     if fmt not in ("text", "json", "tsv"):
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
-        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads), **detector_options(det_model, threads))
+        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads), upright_check=upright_check,
+                  **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     status, drawn = 0, 0

@@ -27,7 +27,7 @@ def test_predict_page_as_json_with_a_drawing(tmp_path: Path, tiny_onnx: Path) ->
     page = write_page(tmp_path)
     out = tmp_path / "drawn.png"
     res = CliRunner().invoke(app, ["predict", str(page), "--model", str(tiny_onnx), "--format", "json",
-                                   "--draw", str(out)])
+                                   "--draw", str(out), "--upright-check"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout.strip().splitlines()[-1])
     assert doc["file"] == str(page)
