@@ -77,17 +77,15 @@ def predict(
     status, drawn = 0, 0
     for f in files:
         try:
-            pages = list(load_pages(f))
+            for name, gray in load_pages(f):  # one page in memory at a time
+                lines = ocr(gray)
+                print(format_page(name, lines, fmt, with_name=len(files) > 1 or name != str(f)))
+                if draw is not None:
+                    cv2.imwrite(str(numbered_path(draw, drawn)), draw_lines(gray, lines))
+                    drawn += 1
         except (ImageDecodeError, OSError, ImportError, RuntimeError) as e:
             typer.secho(f"{f}: {e}", fg=typer.colors.RED, err=True)
             status = 1
-            continue
-        for name, gray in pages:
-            lines = ocr(gray)
-            print(format_page(name, lines, fmt, with_name=len(files) > 1 or len(pages) > 1))
-            if draw is not None:
-                cv2.imwrite(str(numbered_path(draw, drawn)), draw_lines(gray, lines))
-                drawn += 1
     raise typer.Exit(status)
 
 

@@ -85,3 +85,15 @@ def test_predict_with_the_db_detector_and_its_model(tmp_path: Path, tiny_onnx: P
     assert rows and all(r[0] == str(page) and len(r[4].split(",")) == 8 for r in rows)
     missing = CliRunner().invoke(app, ["predict", str(page), "-m", str(tiny_onnx), "--det", "db"])
     assert missing.exit_code == 2
+
+
+def test_predict_reads_every_pdf_page_with_page_names(tmp_path: Path, tiny_onnx: Path) -> None:
+    from PIL import Image
+
+    page = cv2.imread(str(write_page(tmp_path)), cv2.IMREAD_GRAYSCALE)
+    pdf = tmp_path / "doc.pdf"
+    Image.fromarray(page).save(pdf, save_all=True, append_images=[Image.fromarray(page)], resolution=72.0)
+    res = CliRunner().invoke(app, ["predict", str(pdf), "-m", str(tiny_onnx), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    names = [json.loads(r)["file"] for r in res.stdout.strip().splitlines()]
+    assert names == [f"{pdf}#1", f"{pdf}#2"]
