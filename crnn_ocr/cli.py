@@ -339,6 +339,7 @@ def bench_synth(
 ) -> None:
     """Synthetic lines per second of one worker process (CPU time, so other load does not skew it)."""
     import json
+    import os
 
     from crnn_ocr.charset import default_charset
     from crnn_ocr.synth import SynthConfig
@@ -348,7 +349,7 @@ def bench_synth(
         cfg = SynthConfig.load(config).with_overrides(degrade=degrade)
     except (OSError, ValueError) as e:
         fail(str(e))
-    r = bench(cfg, default_charset(), lines=lines, warmup=warmup)
+    r = bench(cfg, default_charset(), lines=lines, warmup=warmup, prepare_workers=os.cpu_count() or 1)
     print(f"synth: {r['lines_per_s_cpu']:.0f} lines/s per worker (CPU time; {r['lines_per_s_wall']:.0f} wall), "
           f"{r['ms_per_line_cpu']:.2f} ms/line, {r['mean_chars']:.1f} chars, height {r['mean_height']:.0f} px; "
           f"setup {r['resources_s']:.1f} s + {r['atlases_built']} atlases {r['atlases_s']:.1f} s")

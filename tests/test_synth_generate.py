@@ -38,3 +38,19 @@ def test_generate_resumes_and_matches_the_stream(tmp_path, cfg, fmt):
 def test_bench_reports_speed(cfg):
     r = bench(cfg, default_charset(), lines=20, warmup=2, prepare=False)
     assert r["lines_per_s_cpu"] > 0 and r["missing_chars"] == ""
+
+
+def test_synth_command_writes_and_previews(tmp_path):
+    from typer.testing import CliRunner
+
+    from crnn_ocr.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["synth", "--count", "5", "--out", str(tmp_path / "set"), "--seed", "2",
+                              "--format", "lmdb"])
+    assert res.exit_code == 0, res.output
+    assert len(open_dataset(tmp_path / "set")) == 5
+    res = runner.invoke(app, ["synth", "--preview", str(tmp_path / "sheet.png"), "--count", "4"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "sheet.png").stat().st_size > 1000
+    assert runner.invoke(app, ["synth", "--count", "2"]).exit_code == 2
