@@ -16,11 +16,11 @@ def cfg() -> SynthConfig:
     return SynthConfig.load(None).with_overrides(max_chars=12)
 
 
-@pytest.mark.parametrize("fmt", ["files", "lmdb"])
-def test_generate_resumes_and_matches_the_stream(tmp_path, cfg, fmt):
+@pytest.mark.parametrize(("fmt", "workers"), [("files", 2), ("lmdb", 1)])
+def test_generate_resumes_and_matches_the_stream(tmp_path, cfg, fmt, workers):
     out = tmp_path / fmt
     cs = default_charset()
-    assert generate(out, 6, cfg, cs, seed=9, fmt=fmt) == 6
+    assert generate(out, 6, cfg, cs, seed=9, fmt=fmt, workers=workers) == 6
     seen: list[int] = []
     assert generate(out, 8, cfg, cs, seed=9, fmt=fmt, progress=seen.append) == 2
     assert sum(seen) == 8

@@ -510,7 +510,9 @@ def coverage_line(rng: np.random.Generator, cd: CorpusData, j: int, m: int, max_
 
 def clean(text: str, allowed: frozenset[str], max_chars: int) -> str:
     """Normalise, drop characters no font can render or the charset lacks, cut to ``max_chars``."""
-    text = " ".join("".join(c for c in normalize_text(text) if c in allowed).split())
+    if not (set(text) <= allowed and "  " not in text and text == text.strip()):
+        # (allowed symbols are their own normal form, so text made only of them needs no normalising)
+        text = " ".join("".join(c for c in normalize_text(text) if c in allowed).split())
     if len(text) > max_chars:
         cut = max_chars
         if text[cut - 1].isascii() and text[cut - 1].isalnum() and text[cut].isascii() and text[cut].isalnum():
