@@ -143,7 +143,7 @@ def test_one_huge_line() -> None:
     assert iou_matrix([found[0].quad], true)[0, 0] >= 0.5
 
 
-@pytest.mark.parametrize("angle", [4.0, -7.0])
+@pytest.mark.parametrize("angle", [4.0, -7.0, -15.0, 25.0])
 def test_rotated_page_is_deskewed(page: tuple[np.ndarray, list[np.ndarray]], angle: float) -> None:
     gray, true = rotate_page(*page, angle)
     found = ClassicalDetector()(gray)

@@ -325,8 +325,18 @@ def group_lines(boxes: np.ndarray, max_gap: float) -> list[list[int]]:
             continue
         for band in bands:
             pieces.extend([[band[k] for k in sub] for sub in link_components(boxes[band], max_gap)])
-    spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0), boxes[g, 4].sum()] for g in pieces])
-    return [[i for k in joined for i in pieces[k]] for joined in link_components(spans, max_gap)]
+    cores = np.array([piece_core(boxes[g]) for g in pieces])
+    return [[i for k in joined for i in pieces[k]] for joined in link_components(cores, max_gap)]
+
+
+def piece_core(b: np.ndarray) -> list[float]:
+    """A piece of line as one box: its full width, its tallest glyph's height around its median centre.
+
+    Unlike the bounding box, this stays one text line tall when the piece is tilted (before deskew).
+    """
+    cy = float(np.median((b[:, 1] + b[:, 3]) / 2))
+    half = float((b[:, 3] - b[:, 1]).max()) / 2
+    return [float(b[:, 0].min()), cy - half, float(b[:, 2].max()), cy + half, float(b[:, 4].sum())]
 
 
 # ---------------------------------------------------------------------------------------------- geometry
