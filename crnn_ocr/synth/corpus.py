@@ -12,10 +12,14 @@ in natural text.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -123,6 +127,45 @@ def build_corpus(charset: Charset, cfg: TextConfig, renderable: frozenset[str], 
     perm_src = sorted(s for s in allowed if not s.isspace())
     perm = [perm_src[k] for k in np.random.default_rng((seed, 7919)).permutation(len(perm_src))]
     return CorpusData(allowed, zh_words, zh_cum, by_char, en, en_cum, fz, fe, symbols, perm)
+
+
+def corpus_key(charset: Charset, cfg: TextConfig, renderable: frozenset[str], seed: int) -> str:
+    """Cache key: everything the corpus is built from (inputs, package versions and this module's code)."""
+    from importlib.metadata import version
+
+    parts = [charset.sha256, "".join(sorted(renderable)), repr((cfg.zh_freq_power, cfg.en_top_n, cfg.en_rank_power,
+                                                                 cfg.faker_pool, seed))]
+    parts += [version(p) for p in ("jieba", "wordfreq", "Faker")]
+    parts.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def load_corpus(charset: Charset, cfg: TextConfig, renderable: frozenset[str], cache: Path | None,
+                seed: int = 0) -> CorpusData:
+    """:func:`build_corpus`, cached as a pickle in ``cache`` (seconds to build, a fraction of one to load).
+
+    The cache is this user's own folder (like pip's); an unreadable or stale entry is rebuilt.
+    """
+    path = cache / "corpus" / f"{corpus_key(charset, cfg, renderable, seed)}.pkl" if cache else None
+    if path is not None and path.is_file():
+        try:
+            with path.open("rb") as f:
+                data = pickle.load(f)
+            if isinstance(data, CorpusData):
+                return data
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass
+    data = build_corpus(charset, cfg, renderable, seed)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as f:
+                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return data
 
 
 # ---------------------------------------------------------------- small generators

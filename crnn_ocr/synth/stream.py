@@ -20,7 +20,7 @@ from crnn_ocr.charset import Charset, default_charset
 from crnn_ocr.synth import degrade as dg
 from crnn_ocr.synth import render as rd
 from crnn_ocr.synth.config import EffectConfig, SynthConfig
-from crnn_ocr.synth.corpus import CorpusData, build_corpus, is_hanzi, sample_text, src_en_words, src_zh_words
+from crnn_ocr.synth.corpus import CorpusData, is_hanzi, load_corpus, sample_text, src_en_words, src_zh_words
 from crnn_ocr.synth.fonts import FontFace, FontLibrary
 
 EFFECTS = tuple(f.name for f in fields(EffectConfig))
@@ -53,7 +53,7 @@ def load_resources(cfg: SynthConfig, charset: Charset) -> Resources:
             if missing:
                 warnings.warn(f"{len(missing)} charset symbols have no installed font and never appear in synthetic "
                               f"lines: {''.join(missing[:50])}", stacklevel=2)
-            res = Resources(lib, build_corpus(charset, t, renderable))
+            res = Resources(lib, load_corpus(charset, t, renderable, lib.cache))
             _CACHE[key] = res
     return res
 
