@@ -47,3 +47,10 @@ def test_skewed_page_keeps_row_order() -> None:
     turned = [transform_points(q, m) for q in quads]
     assert abs(page_skew(turned) - 5.0) < 0.1
     assert reading_order(turned) == [0, 1, 2]
+
+
+def test_vertical_columns_are_read_right_to_left() -> None:
+    columns = [np.array([[x + 40, 0], [x + 40, 300], [x, 300], [x, 0]], dtype=np.float32) for x in (0, 60, 120)]
+    assert reading_order(columns) == [2, 1, 0]
+    mixed = columns[:2] + [as_quad([0, 320, 200, 340])]
+    assert reading_order(mixed) == [1, 0, 2]

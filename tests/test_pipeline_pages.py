@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from test_detect_classical import render_page
 
 from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
@@ -148,3 +148,19 @@ def test_two_column_page_is_read_column_by_column() -> None:
     assert len(lines) == len(true)
     ious = np.array([[polygon_iou(ln.quad, t) for t in true] for ln in lines])
     assert ious.argmax(axis=1).tolist() == list(range(len(true)))  # title, left column, then right column
+
+
+def test_vertical_chinese_columns_are_read_turned_and_right_to_left() -> None:
+    from test_detect_classical import font_for
+
+    font = font_for("zh", 36)
+    img = Image.new("L", (260, 380), 255)
+    pen = ImageDraw.Draw(img)
+    for col, text in enumerate(["竖排第一", "竖排第二"]):
+        for k, ch in enumerate(text):
+            pen.text((170 - 110 * col, 20 + 46 * k), ch, fill=0, font=font)
+    rec = FakeRecognizer()
+    lines = OCR(recognizer=rec)(np.asarray(img))  # type: ignore[arg-type]
+    assert len(lines) == 2 and all(ln.extra.get("vertical") for ln in lines)
+    assert all(c.shape[1] > 2 * c.shape[0] for c in rec.calls[0])  # crops turned to read left to right
+    assert lines[0].box[0][0] > lines[1].box[0][0]  # type: ignore[index]  # the right column first

@@ -7,7 +7,8 @@ A recursive XY-cut on the lines' boxes (levelled by the page skew first):
 2. otherwise the lines are cut into horizontal bands at the empty rows; when a few gaps are clearly wider
    than the usual line spacing (a title above two columns), only those are cut and each piece is ordered
    again, so columns inside it are found;
-3. a band is read as rows, each row left to right (``TOTAL`` before ``12.50`` on a receipt).
+3. a band is read as rows, each row left to right (``TOTAL`` before ``12.50`` on a receipt); a row made
+   only of vertical lines (quads reading downwards) is read right to left, as vertical Chinese is.
 """
 
 from __future__ import annotations
@@ -55,18 +56,19 @@ def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
     if not quads:
         return []
     boxes = level_boxes(quads)
-    return _order(boxes, list(range(len(boxes))))
+    down = np.array([quad_angle(q) < -45 for q in quads])
+    return _order(boxes, list(range(len(boxes))), down)
 
 
-def _order(boxes: np.ndarray, idx: list[int]) -> list[int]:
+def _order(boxes: np.ndarray, idx: list[int], down: np.ndarray) -> list[int]:
     if len(idx) <= 1:
         return list(idx)
     cols = column_split(boxes, idx)
     if cols is not None:
-        return _order(boxes, cols[0]) + _order(boxes, cols[1])
+        return _order(boxes, cols[0], down) + _order(boxes, cols[1], down)
     bands, gaps = y_bands(boxes, idx)
     if len(bands) == 1:
-        return rows_left_to_right(boxes, idx)
+        return rows_left_to_right(boxes, idx, down)
     heights = boxes[idx, 3] - boxes[idx, 1]
     wide = np.asarray(gaps) > max(1.5 * float(np.median(gaps)), 0.5 * float(np.median(heights)))
     if wide.any() and not wide.all():
@@ -77,8 +79,8 @@ def _order(boxes: np.ndarray, idx: list[int]) -> list[int]:
                 cur = []
             cur.extend(band)
         pieces.append(cur)
-        return [i for piece in pieces for i in _order(boxes, piece)]
-    return [i for band in bands for i in rows_left_to_right(boxes, band)]
+        return [i for piece in pieces for i in _order(boxes, piece, down)]
+    return [i for band in bands for i in rows_left_to_right(boxes, band, down)]
 
 
 def y_bands(boxes: np.ndarray, idx: list[int]) -> tuple[list[list[int]], list[float]]:
@@ -100,8 +102,11 @@ def y_bands(boxes: np.ndarray, idx: list[int]) -> tuple[list[list[int]], list[fl
     return bands, gaps
 
 
-def rows_left_to_right(boxes: np.ndarray, idx: list[int]) -> list[int]:
-    """Lines grouped into rows by their vertical centres (top to bottom), each row read left to right."""
+def rows_left_to_right(boxes: np.ndarray, idx: list[int], down: np.ndarray | None = None) -> list[int]:
+    """Lines grouped into rows by their vertical centres (top to bottom), each row read left to right.
+
+    A row of vertical lines only (``down``) is read right to left.
+    """
     order = sorted(idx, key=lambda i: (boxes[i, 1] + boxes[i, 3]) / 2)
     rows: list[list[int]] = []
     for i in order:
@@ -110,7 +115,11 @@ def rows_left_to_right(boxes: np.ndarray, idx: list[int]) -> list[int]:
             rows[-1].append(i)
         else:
             rows.append([i])
-    return [i for row in rows for i in sorted(row, key=lambda k: boxes[k, 0])]
+    out = []
+    for row in rows:
+        rtl = down is not None and bool(down[row].all())
+        out.extend(sorted(row, key=lambda k: -boxes[k, 2] if rtl else boxes[k, 0]))
+    return out
 
 
 def column_split(boxes: np.ndarray, idx: list[int]) -> tuple[list[int], list[int]] | None:
