@@ -64,7 +64,11 @@ class OCR:
     def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
                  upright_check: bool = False, **detector_options: Any) -> None:
         if isinstance(detector, str):
+            if detector == "none" and detector_options:
+                raise ValueError(f"detector 'none' takes no settings, got {sorted(detector_options)}")
             self._detector = None if detector == "none" else create_detector(detector, **detector_options)
+        elif detector_options:
+            raise ValueError("detector settings go to a detector given by name, not to a detector object")
         else:
             self._detector = detector
         self.recognizer = recognizer or Recognizer()
@@ -129,14 +133,22 @@ class OCR:
 
 
 def load_pages(path: str | Path, dpi: int = 200) -> Iterator[tuple[str, np.ndarray]]:
-    """``(name, gray page)`` for an image file, or one per page of a PDF (rendered with pypdfium2).
+    """``(name, gray page)`` for an image, or one per page of a PDF (pypdfium2) or multi-page TIFF.
 
-    Names are the file name, with ``#page`` (from 1) for PDF pages.
+    Pages are produced one at a time. Names are the file name, with ``#page`` (from 1) for the pages of
+    a PDF or multi-page TIFF.
     """
     p = Path(path)
-    if p.suffix.lower() != ".pdf":
+    suffix = p.suffix.lower()
+    if suffix == ".pdf":
+        yield from _pdf_pages(p, dpi)
+    elif suffix in (".tif", ".tiff") and _frame_count(p) > 1:
+        yield from _tiff_pages(p)
+    else:
         yield str(p), load_gray(p)
-        return
+
+
+def _pdf_pages(p: Path, dpi: int) -> Iterator[tuple[str, np.ndarray]]:
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(p))
@@ -146,6 +158,24 @@ def load_pages(path: str | Path, dpi: int = 200) -> Iterator[tuple[str, np.ndarr
             yield f"{p}#{k + 1}", load_gray(np.asarray(bitmap.to_numpy()))
     finally:
         pdf.close()
+
+
+def _frame_count(p: Path) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as img:
+            return int(getattr(img, "n_frames", 1))
+    except (OSError, UnidentifiedImageError):
+        return 1  # load_gray reports the error
+
+
+def _tiff_pages(p: Path) -> Iterator[tuple[str, np.ndarray]]:
+    from PIL import Image, ImageSequence
+
+    with Image.open(p) as img:
+        for k, frame in enumerate(ImageSequence.Iterator(img)):
+            yield f"{p}#{k + 1}", load_gray(frame.copy())
 
 
 def format_page(name: str, lines: Sequence[LineResult], fmt: str, with_name: bool) -> str:

@@ -64,6 +64,11 @@ def test_default_detector_is_classical_and_none_keeps_the_whole_image() -> None:
     assert line.box == full_box(120, 40)
     with pytest.raises(ValueError, match="unknown detector"):
         OCR(detector="dbnet", recognizer=rec)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="takes no settings"):
+        OCR(detector="none", recognizer=rec, max_gap=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="by name"):
+        OCR(detector=TallDetector(), recognizer=rec, max_gap=2.0)  # type: ignore[arg-type]
+    assert OCR(recognizer=rec, max_gap=3.0)._detector.config.max_gap == 3.0  # type: ignore[arg-type, union-attr]
 
 
 def test_upright_check_reads_an_upside_down_page_the_right_way() -> None:
@@ -136,6 +141,13 @@ def test_load_pages_reads_images_and_every_pdf_page(tmp_path: Path) -> None:
     pages = list(load_pages(tmp_path / "two.pdf", dpi=72))
     assert [n.rsplit("#", 1)[1] for n, _ in pages] == ["1", "2"]
     assert pages[0][1].mean() > 150 > pages[1][1].mean()
+    light, dark = (Image.fromarray(np.full((60, 40), v, np.uint8)) for v in (200, 50))  # fresh: no PDF state
+    light.save(tmp_path / "fax.tiff", save_all=True, append_images=[dark, light.copy()])
+    frames = list(load_pages(tmp_path / "fax.tiff"))
+    assert [n.rsplit("#", 1)[1] for n, _ in frames] == ["1", "2", "3"]
+    assert [round(float(g.mean())) for _, g in frames] == [200, 50, 200]
+    light.copy().save(tmp_path / "one.tiff")
+    assert [n for n, _ in load_pages(tmp_path / "one.tiff")] == [str(tmp_path / "one.tiff")]
 
 
 def test_two_column_page_is_read_column_by_column() -> None:
