@@ -383,8 +383,8 @@ def quantize(
     calib: Annotated[int, typer.Option(help="Synthetic calibration lines.")] = 256,
     data: Annotated[list[Path] | None, typer.Option("--data", help="labels.tsv folder(s) added to calibration.")]
     = None,
-    mode: Annotated[str, typer.Option(help="static (QDQ, LSTM fp32) | dynamic | hybrid (static + LSTM int8).")]
-    = "static",
+    mode: Annotated[str, typer.Option(help="dynamic (LSTM/MatMul weights) | static (QDQ, calibrated; LSTM fp32) "
+                                           "| hybrid (static + LSTM weights).")] = "dynamic",
     check: Annotated[int, typer.Option(help="Compare with fp32 on this many of the calibration lines (0: skip).")]
     = 64,
     threads: ThreadsOpt = None,
@@ -394,12 +394,13 @@ def quantize(
     from crnn_ocr.export.int8 import quantize as run_quantize
 
     try:
-        lines = calibration_lines(model_meta(model), calib, data or [])
+        lines = calibration_lines(model_meta(model), calib, data or []) if mode != "dynamic" or check > 0 else []
         run_quantize(model, out, mode=mode, lines=lines)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     size = out.stat().st_size / 2**20
-    print(f"wrote {out} ({size:.2f} MiB, {mode}, calibrated on {len(lines)} lines)")
+    calibrated = "" if mode == "dynamic" else f", calibrated on {len(lines)} lines"
+    print(f"wrote {out} ({size:.2f} MiB, {mode}{calibrated})")
     if check > 0:
         c = compare(model, out, lines[:check], threads=threads or 1)
         print(f"vs fp32 on {c.lines} lines: same text {c.text_agreement:.1%}, same frame argmax "
