@@ -340,6 +340,7 @@ class FontLibrary:
             if stem is not None:
                 _save_atlas(stem, data, meta)
                 at = _load_atlas(stem) or at  # memory-mapped: shared between processes
+                stem.with_suffix(".lock").unlink(missing_ok=True)
         self._atlases[key] = at
         return at
 
@@ -384,30 +385,54 @@ class FontLibrary:
         never pay for atlases they do not need). Either way the bitmap is the same.
         """
         key = (face_index, size)
-        at = self._atlases.get(key)
         col = self._col.get(ch)
-        if at is None and col is not None:
-            misses = self._misses.get(key, 0)
-            if misses % 256 == 0 and self.cache is not None:  # another process may have built it meanwhile
-                stem = self.cache / "atlas" / atlas_key(self.faces[face_index], size, self.charset)
-                at = _load_atlas(stem)
-            if at is None and misses >= self.atlas_after:
-                at = self.atlas(face_index, size)
-            if at is not None:
-                self._atlases[key] = at
+        at = self._atlases.get(key)
         if at is not None and col is not None:
             g = at.glyph(col)
-        else:
-            gkey = (face_index, size, ch)
-            g = self._glyphs.get(gkey)
-            if g is None:
+            return embolden(g, stroke) if stroke else g
+        gkey = (face_index, size, ch)
+        g = self._glyphs.get(gkey)
+        if g is None:
+            misses = self._misses.get(key, 0)
+            if col is not None and misses % 256 == 0:
+                stem = self.cache / "atlas" / atlas_key(self.faces[face_index], size, self.charset) if self.cache \
+                    else None
+                at = _load_atlas(stem) if stem else None  # another process may have built it meanwhile
+                # One process builds a given atlas; the others keep rasterising glyphs until it appears.
+                if at is None and misses >= self.atlas_after and (stem is None or _claim(stem)):
+                    at = self.atlas(face_index, size)
+            if at is not None:
+                self._atlases[key] = at
+                g = at.glyph(col)
+            else:
                 self._check_process()
                 if len(self._glyphs) >= self.max_glyphs:
                     self._glyphs.clear()
                 g = rasterise(self.font(face_index, size), ch)
                 self._glyphs[gkey] = g
-                self._misses[key] = self._misses.get(key, 0) + 1
+                self._misses[key] = misses + 1
         return embolden(g, stroke) if stroke else g
+
+
+def _claim(stem: Path, stale_s: float = 600.0) -> bool:
+    """Whether this process may build the atlas (an exclusive lock file; a stale one is taken over)."""
+    import time
+
+    lock = stem.with_suffix(".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - lock.stat().st_mtime > stale_s:
+                lock.unlink(missing_ok=True)
+                return _claim(stem, stale_s)
+        except OSError:
+            pass
+        return False
+    except OSError:
+        return True  # no usable cache folder: build in memory
 
 
 def _atlas_exists(stem: Path) -> bool:
