@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -234,3 +235,40 @@ def test_a_cut_line_image_is_one_line(text: str, tight: bool) -> None:
     assert len(found) == 1
     truth = as_quad([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1])
     assert iou_matrix([found[0].quad], [truth])[0, 0] >= 0.6
+
+
+def _low_res(g: np.ndarray) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(g, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (g.shape[1], g.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _jpeg(g: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.imdecode(cv2.imencode(".jpg", g, [cv2.IMWRITE_JPEG_QUALITY, 20])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def _noise(g: np.ndarray) -> np.ndarray:
+    return np.clip(g + np.random.default_rng(0).normal(0, 18, g.shape), 0, 255).astype(np.uint8)
+
+
+def _blur(g: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(g, (0, 0), 1.5)
+
+
+@pytest.mark.parametrize("degrade", [_low_res, _jpeg, _noise, _blur])
+def test_degraded_scans(page: tuple[np.ndarray, list[np.ndarray]],
+                        degrade: Callable[[np.ndarray], np.ndarray]) -> None:
+    gray, true = page
+    recall, precision = recall_precision([ln.quad for ln in ClassicalDetector()(degrade(gray))], true)
+    assert recall >= 0.85 and precision >= 0.8
+
+
+def test_faint_print() -> None:
+    gray, true = render_page(PAGE, fg=175, bg=230)
+    recall, _ = recall_precision([ln.quad for ln in ClassicalDetector()(gray)], true)
+    assert recall >= 0.85

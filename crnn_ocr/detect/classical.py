@@ -133,17 +133,41 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     block = (w * h > 0.05 * ph * pw) & (fill > 0.5)
     touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
     edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
-    blob = (fill > 0.6) & (np.minimum(w, h) >= 1.3 * hmed) & (w <= 2 * h) & (h <= 2 * w)  # logos, holes
-    return ~(speck | rule | frame | block | edge | blob)
+    return ~(speck | rule | frame | block | edge)
 
 
-def solid_blocks(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int]) -> np.ndarray:
-    """Boxes ``(k, 4)`` of solid ink areas large enough to hold inverted (light-on-dark) text."""
+def solidity(mask: np.ndarray, box: np.ndarray) -> float:
+    """Area of the outer contour of the largest blob in ``box`` over its convex hull's (1 for a disc)."""
+    x0, y0, x1, y1 = box[:4].astype(int)
+    contours, _ = cv2.findContours(np.ascontiguousarray(mask[y0:y1, x0:x1]), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 0.0
+    c = max(contours, key=cv2.contourArea)
+    hull = cv2.contourArea(cv2.convexHull(c))
+    return float(cv2.contourArea(c) / hull) if hull > 0 else 0.0
+
+
+def convex(mask: np.ndarray, boxes: np.ndarray, candidates: np.ndarray, min_solidity: float = 0.9) -> np.ndarray:
+    """``candidates`` narrowed to convex blobs (discs, rectangles), which bold or blurred glyphs are not."""
+    out = candidates.copy()
+    for k in np.flatnonzero(candidates):
+        out[k] = solidity(mask, boxes[k]) >= min_solidity
+    return out
+
+
+def logos(boxes: np.ndarray, hmed: float) -> np.ndarray:
+    """Candidates for solid round or square marks larger than the text: logos, punch holes, stamps."""
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    hmed = typical_height(boxes, min_height, page_shape[0])
     fill = boxes[:, 4] / np.maximum(w * h, 1)
-    solid = (fill > 0.5) & (h >= 1.5 * hmed) & (w >= 3 * hmed) & (h >= 2 * min_height)
-    return boxes[solid, :4]
+    return (fill > 0.6) & (np.minimum(w, h) >= 1.3 * hmed) & (w <= 2 * h) & (h <= 2 * w)
+
+
+def solid_areas(boxes: np.ndarray, hmed: float, min_height: int) -> np.ndarray:
+    """Candidates for solid ink areas large enough to hold inverted (light-on-dark) text."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    fill = boxes[:, 4] / np.maximum(w * h, 1)
+    return (fill > 0.5) & (h >= 1.5 * hmed) & (w >= 3 * hmed) & (h >= 2 * min_height)
 
 
 def inside_any(boxes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
@@ -424,11 +448,14 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     ``inner``: ``gray`` is the inside of a solid area; what touches its edge is the paper around it.
     """
     contrast = ink_contrast(gray, dark)
-    boxes, mean_contrast = components(ink_mask(contrast, cfg.min_contrast), contrast)
+    ink = ink_mask(contrast, cfg.min_contrast)
+    boxes, mean_contrast = components(ink, contrast)
     if len(boxes) == 0:
         return _Found([], 0.0, np.zeros((0, 4)))
-    blocks = solid_blocks(boxes, cfg.min_height, gray.shape)
+    hmed0 = typical_height(boxes, cfg.min_height, gray.shape[0])
+    blocks = boxes[convex(ink, boxes, solid_areas(boxes, hmed0, cfg.min_height)), :4]
     keep = keep_glyphs(boxes, cfg.min_height, gray.shape) & ~inside_any(boxes, blocks)
+    keep &= ~convex(ink, boxes, logos(boxes, hmed0))
     if inner:
         h, w = gray.shape
         keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
