@@ -47,7 +47,7 @@ class FontConfig:
     """Which fonts are used and how often.
 
     Args:
-        exclude: substrings of family names that are never used (e.g. other CJK regions' glyph shapes).
+        exclude: substrings of face names (family and style) never used (e.g. other CJK regions' glyphs).
         cjk_weight: sampling weight of a CJK face relative to a Latin-only face (for lines both can render).
         weights: weight multipliers for faces whose name contains a key (balance hei/song/kai/mono styles).
         sizes: font sizes in pixels (rendered at the final size, never huge then downscaled); a short list

@@ -66,7 +66,7 @@ def parse_fc_list(output: str) -> list[FontFace]:
 
 
 def discover_fonts(exclude: Sequence[str] = ()) -> list[FontFace]:
-    """Installed scalable faces from fontconfig, minus families containing any ``exclude`` substring.
+    """Installed scalable faces from fontconfig, minus those whose name contains an ``exclude`` substring.
 
     Raises:
         RuntimeError: fontconfig is missing or finds no fonts (install the packages in ``packages.apt``).
@@ -76,7 +76,7 @@ def discover_fonts(exclude: Sequence[str] = ()) -> list[FontFace]:
                              check=True).stdout
     except (OSError, subprocess.SubprocessError) as e:
         raise RuntimeError(f"fontconfig (fc-list) failed: {e}; install the fonts listed in packages.apt") from e
-    faces = [f for f in parse_fc_list(out) if not any(x in f.family for x in exclude)]
+    faces = [f for f in parse_fc_list(out) if not any(x in f.name for x in exclude)]
     if not faces:
         raise RuntimeError("no usable fonts found; install the fonts listed in packages.apt")
     return faces
