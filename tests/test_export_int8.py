@@ -88,3 +88,22 @@ def test_quantize_cli(fp32, tmp_path):
     assert res.exit_code == 0, res.output
     assert "same frame argmax" in res.output
     assert Recognizer(out, threads=1).charset == SMALL
+
+
+def test_dynamic_quantises_the_lstm_of_an_exported_crnn(tmp_path, lines):
+    torch = pytest.importorskip("torch")
+    from crnn_ocr.export.onnx import to_onnx_proto
+    from crnn_ocr.meta import ModelMeta
+    from crnn_ocr.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("crnn_tiny", num_classes=SMALL.num_classes)
+    src = tmp_path / "crnn.onnx"
+    onnx.save(to_onnx_proto(model, ModelMeta("crnn_tiny", SMALL, PreprocessConfig())), str(src))
+    out = quantize(src, tmp_path / "crnn.int8.onnx", "dynamic")
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+    assert model_meta(out) == model_meta(src)
+    c = compare(src, out, lines, repeats=1)
+    assert c.int8_bytes < c.fp32_bytes
+    assert c.frame_agreement >= 0.9
