@@ -112,3 +112,18 @@ def test_glyph_from_atlas_equals_glyph_rendered_alone(stream, tmp_path):
     g = atlas.glyph(lib.col("g"))
     assert (g.left, g.top, g.advance) == (alone.left, alone.top, alone.advance)
     assert np.array_equal(g.bitmap, alone.bitmap)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crop_never_cuts_the_text_even_tight_and_warped(stream, seed):
+    from crnn_ocr.synth import render as rd
+
+    lib = stream.resources.fonts
+    rng = np.random.default_rng(seed)
+    text = "Tight 裁剪 jQ|" * (1 + seed)
+    face = lib.pick(text, rng)
+    size = 22
+    m = rd.render_masks(text, lib.glyph_fn(face, size), size, rd.Layout(tracking=seed - 2.0), size, size)
+    m = rd.apply_warp(m, rd.warp_matrix(rng, m.box, size, True, True, True))
+    text_crop, _ = rd.crop(m, (0, 0, 0, 0))
+    assert int(text_crop.sum()) == int(m.text.sum())
