@@ -89,6 +89,52 @@ def predict(
     raise typer.Exit(status)
 
 
+@app.command("batch")
+def batch_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Images, PDFs (every page), folders (recursive), globs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file, one record per page; pages already in "
+                                      "it are skipped (resume).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Recogniser .onnx (default: the bundled "
+                                              "model).")] = None,
+    det: Annotated[str, typer.Option("--det", help="Text detector: classical | db | none (each page is one "
+                                     "line).")] = "classical",
+    det_model: DetModelOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes or Ray actors [default: cores // "
+                                                "threads].")] = None,
+    threads: Annotated[int | None, typer.Option(help="Inference threads per worker [default: 1, or cores // "
+                                                "workers].")] = None,
+    engine: Annotated[str, typer.Option(help="local (process pool) | ray (Ray Data actors; the ray extra).")]
+    = "local",
+    ordered: Annotated[bool, typer.Option("--ordered", help="Write records in input order (default: as pages "
+                                          "finish; the records are the same).")] = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Run pages again whose earlier records "
+                                               "are errors.")] = False,
+    dpi: Annotated[int, typer.Option(help="Resolution PDF pages are rendered at.")] = 200,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+) -> None:
+    """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
+    from crnn_ocr.batch import BatchConfig, PageJob, run_batch
+    from crnn_ocr.batch.runner import split_cores
+    from crnn_ocr.engine.session import physical_cores
+
+    if engine == "ray" and workers is None:
+        n_workers, n_threads = None, threads or 1  # actors: the cluster's CPUs // threads
+    else:
+        n_workers, n_threads = split_cores(workers, threads, physical_cores())
+    job = PageJob(model=model, detector=det, detector_options={"model": str(det_model)} if det_model else {},
+                  threads=n_threads, dpi=dpi)
+    cfg = BatchConfig(inputs, out, job, workers=n_workers, engine=engine, ordered=ordered,
+                      retry_errors=retry_errors, progress=progress)
+    try:
+        s = run_batch(cfg)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        fail(str(e))
+    except ImportError as e:
+        fail(f"{e}; the ray engine needs: pip install 'crnn-ocr[ray]'")
+    typer.secho(f"{s.files} files, {s.pages} pages: {s.skipped} already done, {s.written} written "
+                f"({s.errors} errors) in {s.seconds:.1f} s, {s.pages_per_s:.2f} pages/s -> {out}", err=True)
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="Training config YAML (configs/*.yaml).")],
