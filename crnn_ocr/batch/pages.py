@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
 
 DEFAULT_DPI = 200
+OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+"""Object addresses in error messages (``<_io.BytesIO object at 0x7f...>``) differ from process to process."""
 
 
 def read_page(path: str | Path, page: int, dpi: int = DEFAULT_DPI) -> np.ndarray:
@@ -51,7 +54,7 @@ def read_page(path: str | Path, page: int, dpi: int = DEFAULT_DPI) -> np.ndarray
 def error_record(source: str, page: int | None, exc: BaseException | str) -> dict[str, Any]:
     """The record of a page (or, with ``page=None``, a whole file) that could not be read."""
     message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    return {"source": source, "page": page, "error": message}
+    return {"source": source, "page": page, "error": OBJECT_ADDRESS.sub("", message)}
 
 
 @dataclass(frozen=True)

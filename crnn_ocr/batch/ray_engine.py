@@ -9,6 +9,7 @@ the actors: on a cluster, inputs and model must be on storage every node sees at
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,8 +42,12 @@ def connect(num_cpus: int | None = None) -> None:
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()  # a cluster's own settings apply
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
 
 
 def run_ray(job: PageJob, tasks: Sequence[Task], actors: int, ordered: bool = False,
