@@ -218,27 +218,35 @@ async def _requests(url: str, images: list[bytes], n: int, concurrency: int) -> 
 
 
 def cmd_memory(args: argparse.Namespace) -> int:
-    """Server RSS after ``--first`` requests vs after ``--total``: a leak shows as steady growth."""
+    """Server RSS after ``--first`` requests vs after ``--total``, sampled every ``--every`` requests.
+
+    Growth that levels off is allocators reaching the peak batch size; a leak keeps growing linearly.
+    """
     images = line_images(200, seed=1)
+    series: list[tuple[int, float]] = []
+    statuses: Counter[int] = Counter()
     with server(args) as (url, pid):
         if pid is None:
             raise SystemExit("memory needs the server's pid: start it here (--model) or pass --pid")
         start = rss_mib(pid)
         t0 = time.perf_counter()
-        s1 = asyncio.run(_requests(url, images, args.first, args.concurrency))
-        rss_first = rss_mib(pid)
-        s2 = asyncio.run(_requests(url, images, args.total - args.first, args.concurrency))
-        rss_total = rss_mib(pid)
+        done = 0
+        marks = sorted({args.first, args.total, *range(args.every, args.total + 1, args.every)})
+        for mark in marks:
+            statuses += asyncio.run(_requests(url, images, mark - done, args.concurrency))
+            done = mark
+            series.append((done, round(rss_mib(pid), 1)))
         elapsed = time.perf_counter() - t0
-    growth = (rss_total - rss_first) / rss_first
+    rss = dict(series)
+    growth = (rss[args.total] - rss[args.first]) / rss[args.first]
     figures = {
-        "rss_start_mib": round(start, 1), f"rss_after_{args.first}_mib": round(rss_first, 1),
-        f"rss_after_{args.total}_mib": round(rss_total, 1), "growth_pct": round(100 * growth, 2),
-        "within_10pct": abs(growth) <= 0.10, "statuses": {str(k): v for k, v in (s1 + s2).items()},
-        "elapsed_s": round(elapsed, 1),
+        "rss_start_mib": round(start, 1), f"rss_after_{args.first}_mib": rss[args.first],
+        f"rss_after_{args.total}_mib": rss[args.total], "growth_pct": round(100 * growth, 2),
+        "within_10pct": abs(growth) <= 0.10, "rss_series_mib": series,
+        "statuses": {str(k): v for k, v in statuses.items()}, "elapsed_s": round(elapsed, 1),
     }
     report("memory", figures, args.json)
-    return 0 if figures["within_10pct"] and set(s1 + s2) == {200} else 1
+    return 0 if figures["within_10pct"] and set(statuses) == {200} else 1
 
 
 # ---------------------------------------------------------------------------------------------- fuzz
@@ -411,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["memory"].add_argument("--first", type=int, default=1000)
     sub.choices["memory"].add_argument("--total", type=int, default=10_000)
     sub.choices["memory"].add_argument("--concurrency", type=int, default=8)
+    sub.choices["memory"].add_argument("--every", type=int, default=1000, help="sample RSS every N requests")
     sub.choices["fuzz"].add_argument("--cases", type=int, default=1200)
     sub.choices["fuzz"].add_argument("--seed", type=int, default=0)
     sub.choices["fuzz"].add_argument("--concurrency", type=int, default=4)
