@@ -113,7 +113,7 @@ def test_records_hold_lines_boxes_and_page_size(reference: list[dict], corpus: P
     rec = by_key[("p0.png", 1)]
     assert rec["source"] == str(corpus / "p0.png")
     assert (rec["width"], rec["height"]) == (520, 220)
-    assert set(rec["timings"]) == {"load_ms", "detect_ms", "recognize_ms"}
+    assert set(rec["timings"]) == {"load_ms", "detect_ms", "recognize_ms", "cpu_ms"}
     for r in reference:
         for line in r["lines"]:
             assert line["text"] and 0.0 <= line["confidence"] <= 1.0
