@@ -355,7 +355,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     csv_path = out / "log.csv"
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
-    t_log, n_log, loss_sum = time.monotonic(), 0, 0.0
+    t_log, n_log, loss_sum, steps_log = time.monotonic(), 0, 0.0, 0
     skip = st.batch_in_chunk
     first_chunk = st.chunk
     stop_reason = ""
@@ -382,12 +382,13 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                 st.samples_seen += len(batch.texts) * world
                 st.chunk, st.batch_in_chunk = k, b_i + 1
                 loss_sum += float(loss.detach())
+                steps_log += 1
                 n_log += len(batch.texts)
                 elapsed = time.monotonic() - t_start
                 if rank == 0 and st.step % cfg.log_every == 0:
                     now = time.monotonic()
                     rate = n_log * world / max(now - t_log, 1e-9)
-                    mean_loss = loss_sum / cfg.log_every
+                    mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
                     log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed))
                     _append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
@@ -396,7 +397,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                         writer.add_scalar("train/loss", mean_loss, st.step)
                         writer.add_scalar("train/img_per_s", rate, st.step)
                         writer.add_scalar("train/lr", lr_at(st.step, cfg), st.step)
-                    t_log, n_log, loss_sum = now, 0, 0.0
+                    t_log, n_log, loss_sum, steps_log = now, 0, 0.0, 0
                 stop_reason = _should_stop(cfg, st, elapsed, stop.flag, world)
                 if rank == 0 and st.step % cfg.val_every == 0 and val_sets:
                     _run_validation(model, ema, meta, val_sets, st, out, opt, cfg, charset, preprocess,
