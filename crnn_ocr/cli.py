@@ -111,9 +111,14 @@ def batch_cmd(
                                                "are errors.")] = False,
     dpi: Annotated[int, typer.Option(help="Resolution PDF pages are rendered at.")] = 200,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    hocr: Annotated[Path | None, typer.Option("--hocr", help="Also write one hOCR file per input here.")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write one searchable PDF (page images + "
+                                             "invisible text) per input here.")] = None,
 ) -> None:
     """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
     from crnn_ocr.batch import BatchConfig, PageJob, run_batch
+    from crnn_ocr.batch.export import export_documents
+    from crnn_ocr.batch.output import read_records
     from crnn_ocr.batch.runner import split_cores
     from crnn_ocr.engine.session import physical_cores
 
@@ -133,6 +138,11 @@ def batch_cmd(
         fail(f"{e}; the ray engine needs: pip install 'crnn-ocr[ray]'")
     typer.secho(f"{s.files} files, {s.pages} pages: {s.skipped} already done, {s.written} written "
                 f"({s.errors} errors) in {s.seconds:.1f} s, {s.pages_per_s:.2f} pages/s -> {out}", err=True)
+    for fmt, folder in (("hocr", hocr), ("pdf", pdf)):
+        if folder is not None:  # from the whole output file, so earlier runs' pages are included
+            n, failed = export_documents(read_records(out), folder, fmt, dpi)
+            typer.secho(f"{fmt}: {n} files -> {folder}" + (f" ({len(failed)} with errors skipped)" if failed
+                                                          else ""), err=True)
 
 
 @app.command()
