@@ -134,6 +134,8 @@ def batch_cmd(
         s = run_batch(cfg)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted: the pages in {out} are kept; run the same command to continue", code=130)
     except ImportError as e:
         fail(f"{e}; the ray engine needs: pip install 'crnn-ocr[ray]'")
     typer.secho(f"{s.files} files, {s.pages} pages: {s.skipped} already done, {s.written} written "

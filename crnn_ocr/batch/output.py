@@ -87,16 +87,8 @@ class JsonlSink:
         self._fd: int | None = None
 
     def __enter__(self) -> JsonlSink:
-        import fcntl
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise RuntimeError(f"another run is writing {self.path}") from None
+        self._open_locked()
         self.torn_bytes = cut_torn_tail(self.path)
         records = read_records(self.path)
         if self.retry_errors and any("error" in r for r in records):
@@ -105,16 +97,27 @@ class JsonlSink:
         self.done = {record_key(r) for r in records}
         return self
 
+    def _open_locked(self) -> None:
+        import fcntl
+
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise RuntimeError(f"another run is writing {self.path}") from None
+
     def _rewrite(self, records: list[dict[str, Any]]) -> None:
-        """Replace the file's content in place, keeping our locked descriptor valid."""
-        data = b"".join(encode(r) for r in records)
+        """Replace the file by one holding ``records``: written aside, synced, renamed over (never half)."""
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(data)  # a copy to recover from if we are killed during the rewrite below
-        assert self._fd is not None
-        os.ftruncate(self._fd, 0)
-        self._write_all(data)
-        os.fsync(self._fd)
-        tmp.unlink()
+        with tmp.open("wb") as f:
+            f.write(b"".join(encode(r) for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self.__exit__()
+        self._open_locked()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as one line, in one write (the kernel has it when this returns)."""

@@ -66,12 +66,16 @@ def run_ray(job: PageJob, tasks: Sequence[Task], actors: int, ordered: bool = Fa
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
+    saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     ctx.execution_options.preserve_order = ordered
     ctx.enable_progress_bars = False  # the runner shows its own
-    items = [{"source": s, "page": p} for s, p in tasks]
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), max(1, actors) * 4))
-    ds = ds.map_batches(RayPageOCR, fn_constructor_kwargs={"job": job}, batch_size=batch_size,
-                        compute=ray.data.ActorPoolStrategy(size=max(1, actors)), num_cpus=job.threads,
-                        batch_format="numpy")
-    for row in ds.iter_rows():
-        yield json.loads(row["record"])
+    try:
+        items = [{"source": s, "page": p} for s, p in tasks]
+        ds = ray.data.from_items(items, override_num_blocks=min(len(items), max(1, actors) * 4))
+        ds = ds.map_batches(RayPageOCR, fn_constructor_kwargs={"job": job}, batch_size=batch_size,
+                            compute=ray.data.ActorPoolStrategy(size=max(1, actors)), num_cpus=job.threads,
+                            batch_format="numpy")
+        for row in ds.iter_rows():
+            yield json.loads(row["record"])
+    finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
