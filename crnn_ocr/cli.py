@@ -114,10 +114,12 @@ def batch_cmd(
     hocr: Annotated[Path | None, typer.Option("--hocr", help="Also write one hOCR file per input here.")] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write one searchable PDF (page images + "
                                              "invisible text) per input here.")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="Also write all records to this Parquet file "
+                                                 "(needs pyarrow: the ray extra).")] = None,
 ) -> None:
     """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
     from crnn_ocr.batch import BatchConfig, PageJob, run_batch
-    from crnn_ocr.batch.export import export_documents
+    from crnn_ocr.batch.export import export_documents, write_parquet
     from crnn_ocr.batch.output import read_records
     from crnn_ocr.batch.runner import split_cores
     from crnn_ocr.engine.session import physical_cores
@@ -145,6 +147,12 @@ def batch_cmd(
             n, failed = export_documents(read_records(out), folder, fmt, dpi)
             typer.secho(f"{fmt}: {n} files -> {folder}" + (f" ({len(failed)} with errors skipped)" if failed
                                                           else ""), err=True)
+    if parquet is not None:
+        try:
+            rows = write_parquet(read_records(out), parquet)
+        except ImportError:
+            fail("--parquet needs pyarrow: pip install 'crnn-ocr[ray]' (or pyarrow)")
+        typer.secho(f"parquet: {rows} records -> {parquet}", err=True)
 
 
 @app.command()

@@ -97,3 +97,19 @@ def test_cli_writes_hocr_and_pdf_beside_the_jsonl(tmp_path: Path) -> None:
     text = pdfium.PdfDocument(str(tmp_path / "pdf" / "p0.pdf"))[0].get_textpage().get_text_range()
     # pdfium joins lines side by side into one text line: compare the characters in order
     assert "".join(text.split()) == "".join("".join(ln["text"].split()) for ln in by_name["p0.png"]["lines"])
+
+
+def test_parquet_holds_every_record_with_a_fixed_schema(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (the ray extra brings it)")
+    from crnn_ocr.batch.export import write_parquet
+
+    recs = [record("/d/a.png", 1, [("合计 12.50", BOX)]), {"source": "/d/b.pdf", "page": None, "error": "bad"}]
+    recs[0]["lines"][0]["vertical"] = True
+    recs[0]["timings"] = {"load_ms": 1.5, "detect_ms": 2.0, "recognize_ms": 3.0, "cpu_ms": 6.5}
+    assert write_parquet(recs, tmp_path / "r.parquet") == 2
+    rows = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert rows[0]["lines"] == [{"text": "合计 12.50", "confidence": 0.9, "box": BOX, "det_score": None,
+                                 "vertical": True, "rotated_180": None}]
+    assert rows[0]["timings"]["cpu_ms"] == 6.5 and rows[0]["error"] is None
+    assert rows[1] == {"source": "/d/b.pdf", "page": None, "width": None, "height": None, "lines": None,
+                       "timings": None, "error": "bad"}

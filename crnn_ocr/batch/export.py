@@ -225,3 +225,41 @@ def export_documents(records: Iterable[dict[str, Any]], folder: Path, fmt: str, 
         tmp.write_bytes(data)
         tmp.replace(target)
     return len(docs), failed
+
+
+def parquet_schema() -> Any:
+    """The Parquet schema of the records: fixed, so files from different runs concatenate."""
+    import pyarrow as pa
+
+    line = pa.struct([("text", pa.string()), ("confidence", pa.float64()),
+                      ("box", pa.list_(pa.list_(pa.float64(), 2), 4)), ("det_score", pa.float64()),
+                      ("vertical", pa.bool_()), ("rotated_180", pa.bool_())])
+    timings = pa.struct([(k, pa.float64()) for k in ("load_ms", "detect_ms", "recognize_ms", "cpu_ms")])
+    return pa.schema([("source", pa.string()), ("page", pa.int32()), ("width", pa.int32()),
+                      ("height", pa.int32()), ("lines", pa.list_(line)), ("timings", timings),
+                      ("error", pa.string())])
+
+
+def write_parquet(records: Iterable[dict[str, Any]], path: Path) -> int:
+    """All records as one Parquet table (needs ``pyarrow``, which the ``ray`` extra brings); returns rows.
+
+    Missing fields are nulls: ``lines`` and ``timings`` on error rows, ``error`` on the others.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    names = [f.name for f in schema]
+    line_keys = [f.name for f in schema.field("lines").type.value_type]
+    rows = []
+    for r in records:
+        row = {k: r.get(k) for k in names}
+        if row["lines"] is not None:
+            row["lines"] = [{k: ln.get(k) for k in line_keys} for ln in row["lines"]]
+        rows.append(row)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return table.num_rows
