@@ -73,6 +73,7 @@ class Recognizer:
         self.charset = self.meta.charset
         self.config = self._merge(self.meta.preprocess, preprocess)
         self.batch_size = max(1, int(batch_size))
+        self._full_width = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
         self.max_columns = max(self.config.min_width, min(MAX_BATCH_COLUMNS,
                                                           MAX_BATCH_CELLS // self.charset.num_classes))
 
@@ -98,10 +99,17 @@ class Recognizer:
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
-        cfg = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
-        lines = [prepare_line(img, cfg) for img in images]
+        lines = [self.prepare(img) for img in images]
         return self.recognize_prepared(lines, [self._source_width(img, ln) for img, ln in zip(images, lines,
                                                                                                 strict=True)])
+
+    def prepare(self, image: ImageInput) -> np.ndarray:
+        """One line as model input: ``prepare_line`` with the model's config, at full width.
+
+        Lines up to ``MAX_LINE_WIDTH`` are not squeezed to ``max_width``: :meth:`recognize_prepared` reads
+        wider ones in windows. Callers that batch lines themselves (the service) should prepare with this.
+        """
+        return prepare_line(image, self._full_width)
 
     @staticmethod
     def _source_width(img: ImageInput, line: np.ndarray) -> float:
