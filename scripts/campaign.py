@@ -104,7 +104,7 @@ def finish() -> None:
     m32, m8 = evaluate(fp32, "fp32"), evaluate(BUNDLED, "int8")
     zh, en = m8.get("lines_zh", {}), m8.get("lines_en", {})
     hours = float(ckpt.get("train_seconds", 0.0)) / 3600
-    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {hours:.1f} CPU h "
+    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {hours:.1f} h CPU (wall) "
            f"| {zh.get('acc_nospace', 0):.1%} / {m32.get('lines_zh', {}).get('acc_nospace', 0):.1%} "
            f"| {zh.get('cer', 0):.1%} | {en.get('acc_alnum_ci', 0):.1%} / "
            f"{m32.get('lines_en', {}).get('acc_alnum_ci', 0):.1%} | {en.get('cer', 0):.1%} "
