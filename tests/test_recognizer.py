@@ -70,3 +70,16 @@ def test_ocr_none_detector_boxes_whole_image(rec, zh_line):
 def test_empty_batch_returns_empty(rec):
     assert rec([]) == []
     assert isinstance(np.float32(rec([render_line("x")])[0].confidence), np.floating)
+
+
+def test_bundled_model_loads_verified_and_self_described(zh_line):
+    from crnn_ocr.charset import default_charset
+    from crnn_ocr.engine import bundled_model_path
+
+    path = bundled_model_path(verify=True)  # sha256 checked against the shipped checksum
+    assert path.stat().st_size <= 5_000_000
+    rec = Recognizer(threads=1)
+    assert rec.name == "crnn_lite"
+    assert rec.charset.sha256 == default_charset().sha256
+    (res,) = rec([zh_line])
+    assert 0.0 <= res.confidence <= 1.0 and all(c in rec.charset for c in res.text)
