@@ -57,6 +57,11 @@ def compact(ckpt: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def as_fp32(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict with floating tensors in fp32 (compact checkpoints store fp16/bf16); others copied."""
+    return {k: v.float() if v.is_floating_point() else v.clone() for k, v in state.items()}
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint (on CPU) and check that it carries what a model needs."""
     path = Path(path)
@@ -86,5 +91,5 @@ def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> CRNN:
     """Rebuild the model (EMA weights when present and asked for) in fp32 eval mode."""
     model = CRNN(CRNNConfig.from_dict(ckpt["model_config"]))
     state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.load_state_dict(as_fp32(state))
     return model.eval()

@@ -33,7 +33,7 @@ from crnn_ocr.models.crnn import CRNN, CRNNConfig
 from crnn_ocr.models.registry import create_model
 from crnn_ocr.preprocess import PreprocessConfig, prepare_line
 from crnn_ocr.train.backend import TorchBackend
-from crnn_ocr.train.checkpoint import atomic_save, load_checkpoint
+from crnn_ocr.train.checkpoint import as_fp32, atomic_save, load_checkpoint
 from crnn_ocr.train.config import TrainConfig
 
 LAST, BEST = "last.pt", "best.pt"
@@ -278,13 +278,14 @@ def _save(path: Path, model: nn.Module, ema: EMA | None, opt: torch.optim.Optimi
     }, path)
 
 
-def _setup_model(cfg: TrainConfig, init: dict | None, extra_chars: str) -> tuple[CRNN, Charset, PreprocessConfig]:
+def _setup_model(cfg: TrainConfig, init: dict | None, extra_chars: str,
+                 prefer_ema: bool = True) -> tuple[CRNN, Charset, PreprocessConfig]:
     if init is not None:
         charset = Charset.from_text(init["charset"])
         preprocess = PreprocessConfig.from_json(init["preprocess"])
         model = CRNN(CRNNConfig.from_dict(init["model_config"]))
-        state = init["ema"] if init.get("ema") is not None else init["model"]
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        state = init["ema"] if prefer_ema and init.get("ema") is not None else init["model"]
+        model.load_state_dict(as_fp32(state))
         if extra_chars:
             charset = charset.extend(extra_chars)
             extend_head(model, charset.num_classes)
@@ -321,18 +322,19 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     torch.manual_seed(cfg.seed + rank)  # before the model exists: its initial weights come from this seed
     np.random.seed(cfg.seed + rank)
     random.seed(cfg.seed + rank)
-    model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "")
+    # Resuming continues the raw weights; fine-tuning starts from the (smoother) EMA weights.
+    model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "",
+                                              prefer_ema=ckpt is None)
     model.to(device).train()
     # The fused kernel is an order of magnitude faster than the per-tensor loop on CPU.
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, fused=True)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     st = RunState()
     if ckpt is not None:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
         opt.load_state_dict(ckpt["optimizer"])
         _float_optimizer_state(opt)
         if ema and ckpt.get("ema") is not None:
-            ema.state = {k: v.float() if v.is_floating_point() else v.clone() for k, v in ckpt["ema"].items()}
+            ema.state = as_fp32(ckpt["ema"])
         st = RunState(ckpt["step"], ckpt["samples_seen"], ckpt["chunk"], ckpt["batch_in_chunk"],
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0))
         torch.set_rng_state(ckpt["rng"]["torch"])
