@@ -83,6 +83,11 @@ class PreprocessConfig:
         d.update({s: True for s in steps})
         return PreprocessConfig(**d)
 
+    def only_steps(self, steps: Sequence[str]) -> PreprocessConfig:
+        """A copy with exactly the named optional steps on (the others off); model settings kept."""
+        return PreprocessConfig(**{**asdict(self), "clahe": False, "denoise": False,
+                                   "adaptive_threshold": False}).with_steps(steps)
+
 
 # ----------------------------------------------------------------------------------------------- decoding
 

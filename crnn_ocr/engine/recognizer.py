@@ -82,9 +82,7 @@ class Recognizer:
         if override is None:
             return model_cfg
         steps = [s for s in ("clahe", "denoise", "adaptive_threshold") if getattr(override, s)]
-        base = PreprocessConfig(**{**model_cfg.__dict__, "clahe": False, "denoise": False,
-                                   "adaptive_threshold": False})
-        return base.with_steps(steps)
+        return model_cfg.only_steps(steps)
 
     @property
     def name(self) -> str:

@@ -81,8 +81,7 @@ class OcrRunner:
         cfg = dataclasses.replace(cfg, max_width=max(cfg.max_width, MAX_LINE_WIDTH))
         if steps is None:
             return cfg
-        base = dataclasses.replace(cfg, clahe=False, denoise=False, adaptive_threshold=False)
-        return base.with_steps(steps)
+        return cfg.only_steps(steps)
 
     def _decode_and_prepare(self, data: bytes, max_pixels: int, options: OCROptions) -> tuple[DecodedImage, Any]:
         """Everything a request needs before recognition, in one pool task: decode, then detect or prepare."""
