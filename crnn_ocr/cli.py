@@ -394,6 +394,77 @@ def synth(
     print(f"{n} new samples written to {out} ({count - n} already there)")
 
 
+@app.command("synth-pages")
+def synth_pages(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for NAME.png + NAME.json pages.")] = None,
+    count: Annotated[int, typer.Option("--count", "-n", help="Pages (indices START..).")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed: with the index, fixes every page.")] = 0,
+    start: Annotated[int, typer.Option(help="First page index.")] = 0,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Page YAML (default: bundled pages.yaml).")]
+    = None,
+    preview: Annotated[Path | None, typer.Option(help="Write a contact sheet PNG of --count pages instead.")] = None,
+) -> None:
+    """Write synthetic pages with line boxes (the `bench page` format), or a --preview contact sheet."""
+    from crnn_ocr.synth.page import PageConfig, PageStream, write_page, write_page_preview
+
+    try:
+        stream = PageStream(PageConfig.load(config), seed=seed)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    if preview is not None:
+        print(write_page_preview(stream, preview, count=count, start=start))
+        return
+    if out is None:
+        fail("give --out DIR (or --preview PNG)")
+    for i in range(start, start + count):
+        write_page(stream, i, out)
+    print(f"{count} pages written to {out}")
+
+
+@app.command("train-det")
+def train_det_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Detector training YAML (configs/dbnet.yaml).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt if it exists.")] = False,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop (and save) after this many minutes.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop (and save) at this step.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (checkpoints, logs).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data worker processes.")] = None,
+) -> None:
+    """Train the DB text detector on synthetic pages (resumable; SIGTERM saves a checkpoint)."""
+    from crnn_ocr.train.det_config import DetTrainConfig
+    from crnn_ocr.train.det_loop import train_det
+
+    try:
+        cfg = DetTrainConfig.load(config)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    for key, value in (("max_minutes", max_minutes), ("max_steps", max_steps), ("threads", threads),
+                       ("workers", workers), ("out_dir", str(out_dir) if out_dir else None)):
+        if value is not None:
+            setattr(cfg, key, value)
+    train_det(cfg, resume=resume)
+
+
+@app.command("export-det")
+def export_det(
+    checkpoint: Annotated[Path, typer.Argument(help="Detector training checkpoint (.pt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when present.")] = True,
+    opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 17,
+) -> None:
+    """Export a detector checkpoint to ONNX (dynamic page size, crnn_ocr.det metadata) and check parity."""
+    from crnn_ocr.export.det_onnx import export_det_checkpoint
+
+    try:
+        rep = export_det_checkpoint(checkpoint, out, use_ema=ema, opset=opset)
+    except (FileNotFoundError, ValueError, AssertionError) as e:
+        fail(str(e))
+    print(f"wrote {rep.path} ({rep.size_bytes / 2**20:.2f} MiB, opset {rep.opset}, "
+          f"{'EMA' if rep.ema else 'raw'} weights); ORT vs torch on {rep.parity_sizes}: "
+          f"max |dp| {rep.parity_max_abs_diff:.2e}")
+
+
 @bench_app.command("synth")
 def bench_synth(
     lines: Annotated[int, typer.Option(help="Timed lines.")] = 2000,

@@ -1,0 +1,303 @@
+"""DB detector training: ``train_det(cfg)``, resumable exactly like the recogniser's loop.
+
+Sample ``k`` of the run is page ``k`` of the :class:`~crnn_ocr.synth.page.PageStream` (seeded with
+``cfg.seed``), randomly scaled and cropped to ``cfg.crop`` with an rng seeded by ``(seed, k)``, so the data
+position is just the number of samples seen. State that makes resuming exact: model, optimiser, EMA,
+step, samples seen and the torch / NumPy / Python RNG states, written atomically to ``last.pt``; SIGTERM
+and Ctrl-C save first. Validation runs the same pre- and post-processing as
+:class:`~crnn_ocr.detect.db.DBDetector` on a fixed set of synthetic pages and scores it with
+:mod:`crnn_ocr.detect.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from crnn_ocr.detect.db import DBConfig, InputSpec, boxes_from_map, input_size, preprocess
+from crnn_ocr.detect.db_targets import db_targets
+from crnn_ocr.detect.metrics import PageCounts, TrueLine, score_page
+from crnn_ocr.models.dbnet import DBNet, DBNetConfig, create_dbnet, db_loss
+from crnn_ocr.synth.page import PageConfig, PageStream
+from crnn_ocr.train.checkpoint import as_fp32, atomic_save
+from crnn_ocr.train.det_config import DetTrainConfig
+from crnn_ocr.train.loop import EMA, _append_csv, _float_optimizer_state, _From, _ignore_signals, _Stop, param_groups
+
+LAST, BEST = "last.pt", "best.pt"
+VAL_SEED_OFFSET = 99991
+
+
+def lr_at(step: int, cfg: DetTrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def input_spec(cfg: DetTrainConfig) -> InputSpec:
+    """The model's input convention (also written into the ONNX metadata)."""
+    return InputSpec(3, tuple(cfg.mean), tuple(cfg.std))
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+def random_crop(page: np.ndarray, quads: np.ndarray, rng: np.random.Generator, size: int,
+                scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """Scale the page by a random factor and cut a ``size`` square (padded with the page's mean colour).
+
+    Returns the crop, the quads in crop pixels and, per quad, whether it is cut by the crop border (such
+    lines are masked out of the loss rather than taught as text or background).
+    """
+    s = float(rng.uniform(*scale))
+    h, w = page.shape[:2]
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    img = cv2.resize(page, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    q = quads.reshape(-1, 4, 2) * np.array([nw / w, nh / h], np.float32)
+    x0 = int(rng.integers(0, nw - size + 1)) if nw > size else -int(rng.integers(0, size - nw + 1))
+    y0 = int(rng.integers(0, nh - size + 1)) if nh > size else -int(rng.integers(0, size - nh + 1))
+    out = np.empty((size, size, 3), np.uint8)
+    out[:] = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + size, nw), min(y0 + size, nh)
+    out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = img[sy0:sy1, sx0:sx1]
+    q = q - np.array([x0, y0], np.float32)
+    lo, hi = q.min(axis=1), q.max(axis=1)
+    inside = (hi > 0).all(axis=1) & (lo < size).all(axis=1)
+    cut = ~((lo >= 0).all(axis=1) & (hi <= size).all(axis=1))
+    return out, q[inside], cut[inside].tolist()
+
+
+def to_input(img: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR -> ``(3, H, W)`` float32, normalised as the detector does."""
+    x = (img.astype(np.float32) / 255.0 - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+class DetDataset(torch.utils.data.Dataset):
+    """Item ``k``: the crop of synthetic page ``k`` and its DB targets, as tensors."""
+
+    def __init__(self, cfg: DetTrainConfig, stream: PageStream) -> None:
+        self.cfg, self.stream, self.spec = cfg, stream, input_spec(cfg)
+
+    def __len__(self) -> int:
+        return 2**31 - 1
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        page, quads, _ = self.stream[k]
+        rng = np.random.default_rng((cfg.seed, int(k), 1))
+        img, q, cut = random_crop(page, quads, rng, cfg.crop, cfg.scale)
+        t = db_targets((cfg.crop, cfg.crop), list(q), cut, cfg.shrink_ratio, cfg.thresh_min, cfg.thresh_max,
+                       cfg.min_text)
+        maps = {k2: torch.from_numpy(v[None]) for k2, v in
+                (("prob", t.prob), ("prob_mask", t.prob_mask), ("thresh", t.thresh), ("thresh_mask", t.thresh_mask))}
+        return {"image": torch.from_numpy(to_input(img, self.spec)), **maps}
+
+
+def val_pages(cfg: DetTrainConfig) -> list[tuple[np.ndarray, list[TrueLine]]]:
+    """The fixed synthetic validation pages (another seed than training) with their labels."""
+    stream = PageStream(PageConfig.load(cfg.pages or None), seed=cfg.seed + VAL_SEED_OFFSET)
+    out = []
+    for i in range(cfg.val_pages):
+        page, quads, texts = stream[i]
+        out.append((page, [TrueLine(q, t) for q, t in zip(quads, texts, strict=True)]))
+    return out
+
+
+@torch.inference_mode()
+def detect_torch(model: DBNet, page: np.ndarray, spec: InputSpec, det: DBConfig) -> list[np.ndarray]:
+    """Quads of a page through the eval-mode model with DBDetector's exact pre- and post-processing."""
+    h, w = page.shape[:2]
+    x = preprocess(page, input_size(h, w, det), spec)
+    prob = model(torch.from_numpy(x))[0, 0].numpy()
+    return [ln.quad for ln in boxes_from_map(prob, det, (w / prob.shape[1], h / prob.shape[0]))]
+
+
+def evaluate_det(model: DBNet, pages: list[tuple[np.ndarray, list[TrueLine]]], spec: InputSpec,
+                 det: DBConfig | None = None) -> dict[str, float]:
+    """Detection recall / precision / F1 (IoU 0.5, micro averages) on labelled pages."""
+    det = det or DBConfig()
+    was = model.training
+    model.eval()
+    total = PageCounts()
+    try:
+        for page, truth in pages:
+            total = total + score_page(detect_torch(model, page, spec, det), None, truth)
+    finally:
+        model.train(was)
+    return total.rates()
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def load_det_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a detector checkpoint (on CPU) and check that it carries what a model needs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("model", "model_config", "model_name", "input_spec"):
+        if key not in ckpt:
+            raise ValueError(f"{path} is not a crnn-ocr detector checkpoint (missing {key!r})")
+    return ckpt
+
+
+def model_from_det_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> DBNet:
+    """Rebuild the detector (EMA weights when present and asked for) in fp32 eval mode."""
+    model = DBNet(DBNetConfig.from_dict(ckpt["model_config"]))
+    state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    model.load_state_dict(as_fp32(state))
+    return model.eval()
+
+
+def _save(path: Path, model: DBNet, ema: EMA | None, opt: torch.optim.Optimizer, st: dict[str, Any],
+          cfg: DetTrainConfig) -> None:
+    spec = input_spec(cfg)
+    atomic_save({
+        "kind": "dbnet",
+        "model": model.state_dict(),
+        "ema": ema.state if ema else None,
+        "optimizer": opt.state_dict(),
+        "model_name": cfg.model,
+        "model_config": model.cfg.to_dict(),
+        "config": cfg.to_dict(),
+        "input_spec": {"channels": spec.channels, "mean": list(spec.mean), "std": list(spec.std)},
+        **st,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+    }, path)
+
+
+# ----------------------------------------------------------------------------------------------- the run
+
+
+def _override_run_limits(saved: DetTrainConfig, given: DetTrainConfig) -> DetTrainConfig:
+    """On resume, keep the saved run definition but take this invocation's run limits and bookkeeping."""
+    for k in ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
+              "tensorboard"):
+        setattr(saved, k, getattr(given, k))
+    return saved
+
+
+def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
+    """Train (or resume) a DB detector as ``cfg`` says; returns a summary of the run.
+
+    Args:
+        cfg: the run's configuration.
+        resume: continue from ``out_dir/last.pt`` (model, optimiser, EMA, data position, RNG states).
+        log: where progress lines go.
+    """
+    out = Path(cfg.out_dir)
+    device = torch.device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ckpt = load_det_checkpoint(out / LAST) if resume and (out / LAST).is_file() else None
+    if resume and ckpt is None:
+        log(f"no checkpoint at {out / LAST}: starting a new run")
+    if ckpt is not None:
+        cfg = _override_run_limits(DetTrainConfig.from_dict(ckpt["config"]), cfg)
+    torch.manual_seed(cfg.seed)  # before the model exists: its initial weights come from this seed
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    model = create_dbnet(cfg.model, **cfg.model_overrides) if ckpt is None else \
+        DBNet(DBNetConfig.from_dict(ckpt["model_config"]))
+    if ckpt is not None:
+        model.load_state_dict(as_fp32(ckpt["model"]))
+    model.to(device).train()
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    st: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_seconds": 0.0, "best": -1.0}
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["optimizer"])
+        _float_optimizer_state(opt)
+        if ema and ckpt.get("ema") is not None:
+            ema.state = as_fp32(ckpt["ema"])
+        st = {k: ckpt[k] for k in st}
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        log(f"resumed at step {st['step']} ({st['samples_seen']:,} pages seen)")
+    stream = PageStream(PageConfig.load(cfg.pages or None), seed=cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        DetDataset(cfg, stream), batch_size=cfg.batch_size, sampler=_From(st["samples_seen"]),
+        num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None, worker_init_fn=_ignore_signals)
+    pages = val_pages(cfg) if cfg.val_pages > 0 and cfg.val_every > 0 else []
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "log.csv"
+    t_start = t_log = time.monotonic()
+    sums: dict[str, float] = {}
+    n_log = 0
+    reason = ""
+    with _Stop() as stop:
+        for batch in loader:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(st["step"], cfg)
+            b = {k: v.to(device) for k, v in batch.items()}
+            outs = model(b["image"])
+            loss, parts = db_loss(outs, b["prob"], b["prob_mask"], b["thresh"], b["thresh_mask"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            if ema:
+                ema.update(model, st["step"])
+            st["step"] += 1
+            st["samples_seen"] += len(b["image"])
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_log += 1
+            elapsed = time.monotonic() - t_start
+            if st["step"] % cfg.log_every == 0:
+                now = time.monotonic()
+                st["train_seconds"] += now - t_log
+                means = {k: v / n_log for k, v in sums.items()}
+                rate = n_log * cfg.batch_size / max(now - t_log, 1e-9)
+                log(f"step {st['step']} pages {st['samples_seen']:,} loss {means['loss']:.4f} "
+                    f"(bce {means['bce']:.3f} l1 {means['l1']:.3f} dice {means['dice']:.3f}) {rate:.2f} pages/s "
+                    f"lr {lr_at(st['step'], cfg):.2e}")
+                _append_csv(csv_path, {"step": st["step"], "pages": st["samples_seen"],
+                                       **{k: round(v, 4) for k, v in means.items()}, "pages_s": round(rate, 2)})
+                sums, n_log, t_log = {}, 0, now
+            if stop.flag:
+                reason = "signal"
+            elif cfg.max_steps and st["step"] >= cfg.max_steps:
+                reason = "max_steps"
+            elif cfg.max_minutes and elapsed >= cfg.max_minutes * 60:
+                reason = "max_minutes"
+            if pages and (st["step"] % cfg.val_every == 0 or reason):
+                _validate(model, ema, pages, cfg, st, out, opt, log)
+            if st["step"] % cfg.ckpt_every == 0 or reason:
+                _save(out / LAST, model, ema, opt, st, cfg)
+            if reason:
+                break
+    log(f"stopped ({reason}) at step {st['step']}, {st['samples_seen']:,} pages seen; saved {out / LAST}")
+    return {"step": st["step"], "samples_seen": st["samples_seen"], "reason": reason,
+            "checkpoint": str(out / LAST), "best": st["best"]}
+
+
+def _validate(model: DBNet, ema: EMA | None, pages: list, cfg: DetTrainConfig, st: dict[str, Any], out: Path,
+              opt: torch.optim.Optimizer, log: Any) -> dict[str, float]:
+    eval_model = model
+    if ema:
+        eval_model = DBNet(model.cfg)
+        eval_model.load_state_dict(ema.state)
+    r = evaluate_det(eval_model, pages, input_spec(cfg), DBConfig(limit_side=cfg.val_limit_side))
+    log(f"  val synth ({len(pages)} pages): recall {r['det_recall']:.3f} precision {r['det_precision']:.3f} "
+        f"F1 {r['det_f1']:.3f}")
+    _append_csv(out / "val.csv", {"step": st["step"], "recall": round(r["det_recall"], 4),
+                                  "precision": round(r["det_precision"], 4), "f1": round(r["det_f1"], 4)})
+    if r["det_f1"] > st["best"]:
+        st["best"] = r["det_f1"]
+        _save(out / BEST, model, ema, opt, st, cfg)
+    return r
