@@ -333,6 +333,8 @@ def bench_train(
     width: Annotated[int, typer.Option(help="Line width in pixels (height 32).")] = 320,
     steps: Annotated[int, typer.Option(help="Timed training steps per model.")] = 5,
     threads: ThreadsOpt = None,
+    sampled: Annotated[list[int] | None, typer.Option(
+        "--sampled-classes", help="Also time a softmax over this many classes per step (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
 ) -> None:
     """Training images/s and eager inference lines/s of the architectures on this machine."""
@@ -342,10 +344,13 @@ def bench_train(
 
     rows = []
     for name in models or ["crnn_lite", "crnn_vgg"]:
-        r = bench_model(name, batch=batch, width=width, steps=steps, threads=threads)
-        rows.append(r)
-        print(f"{r['model']:10s} {r['params'] / 1e6:5.2f} M params  T={r['frames']:4d}  "
-              f"train {r['train_img_s']:6.1f} img/s  infer {r['infer_lines_s']:7.1f} lines/s  ({r['threads']} threads)")
+        for k in [0, *(sampled or [])]:
+            r = bench_model(name, batch=batch, width=width, steps=steps, threads=threads, sampled_classes=k)
+            rows.append(r)
+            head = f"softmax over {k}" if k else "full softmax"
+            print(f"{r['model']:10s} {r['params'] / 1e6:5.2f} M params  T={r['frames']:4d}  {head:18s} "
+                  f"train {r['train_img_s']:6.1f} img/s  infer {r['infer_lines_s']:7.1f} lines/s  "
+                  f"({r['threads']} threads)")
     if json_out:
         json_out.write_text(json.dumps({"env": environment(), "results": rows}, indent=2), encoding="utf-8")
 

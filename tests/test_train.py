@@ -13,10 +13,11 @@ torch = pytest.importorskip("torch")
 from conftest import render_line  # noqa: E402
 
 from crnn_ocr.charset import Charset  # noqa: E402
+from crnn_ocr.data.batches import Batch  # noqa: E402
 from crnn_ocr.models import create_model, list_models, model_config  # noqa: E402
 from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint  # noqa: E402
 from crnn_ocr.train.config import TrainConfig  # noqa: E402
-from crnn_ocr.train.loop import extend_head, lr_at, train  # noqa: E402
+from crnn_ocr.train.loop import ctc_loss, extend_head, lr_at, sample_classes, train  # noqa: E402
 
 WORDS = ["发票", "合计", "12.50", "TOTAL", "号码", "金额", "ab", "2024年", "你好", "CASH", "日期", "¥8",
          "数量", "单价", "tax", "No.7", "收据", "OK", "人民币", "100"]
@@ -116,14 +117,16 @@ def _losses(out):
     return [float(r.split(",")[2]) for r in rows]
 
 
-def test_exact_resume_matches_uninterrupted_run(tmp_path, lines_dir):
-    full = tiny_cfg(tmp_path / "full", lines_dir, max_steps=30, charset="")
+@pytest.mark.parametrize("sampled", [0, 24])
+def test_exact_resume_matches_uninterrupted_run(tmp_path, lines_dir, sampled):
+    full = tiny_cfg(tmp_path / "full", lines_dir, max_steps=30, charset="", sampled_classes=sampled)
     cs_path = tmp_path / "cs.txt"
     charset_for(WORDS).save(cs_path)
     full.charset = str(cs_path)
     train(full, log=lambda s: None)
     for stop in (10, 20, 30):
-        piece = tiny_cfg(tmp_path / "pieces", lines_dir, max_steps=stop, charset=str(cs_path))
+        piece = tiny_cfg(tmp_path / "pieces", lines_dir, max_steps=stop, charset=str(cs_path),
+                         sampled_classes=sampled)
         train(piece, resume=True, log=lambda s: None)
     a, b = _losses(tmp_path / "full"), _losses(tmp_path / "pieces")
     assert len(a) == len(b) == 6
@@ -207,3 +210,41 @@ def test_torchrun_two_processes(tmp_path, lines_dir):
     ck = load_checkpoint(Path(d["out_dir"]) / "last.pt")
     assert ck["step"] == 4
     assert ck["samples_seen"] > 4 * 2  # both ranks' samples are counted
+
+
+def test_sampled_classes_hold_blank_and_every_label():
+    targets = np.array([5, 9, 9, 300, 1999])
+    s = sample_classes(targets, 2000, 64, seed=1, step=7)
+    assert len(s.classes) == 64
+    assert {0, 5, 9, 300, 1999} <= set(s.classes.tolist())
+    assert torch.equal(s.classes, s.classes.sort().values)
+    assert torch.equal(s.classes[s.remap[torch.from_numpy(targets)]], torch.from_numpy(targets))
+    assert (s.remap >= 0).sum() == 64
+    fixed = torch.isin(s.classes, torch.tensor([0, 5, 9, 300, 1999]))
+    assert (s.offset[fixed] == 0).all() and (s.offset[~fixed] > 0).all()
+    # the same (seed, step) draws the same rows, so a resumed run is exact; another step draws others
+    assert torch.equal(sample_classes(targets, 2000, 64, 1, 7).classes, s.classes)
+    assert not torch.equal(sample_classes(targets, 2000, 64, 1, 8).classes, s.classes)
+
+
+def test_sampled_softmax_normaliser_is_unbiased():
+    """Averaged over draws, the sample's corrected partition sum equals the full one."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3000, generator=gen) * 2.0
+    targets = np.array([1, 2, 3, 40])
+    full = logits.exp().sum()
+    est = torch.stack([(logits[s.classes] + s.offset).exp().sum()
+                       for s in (sample_classes(targets, 3000, 300, 5, i) for i in range(400))]).mean()
+    assert abs(float(est / full) - 1.0) < 0.03
+
+
+def test_sampling_every_class_is_the_full_loss():
+    model = create_model("crnn_tiny", num_classes=30).eval()
+    x = torch.rand(2, 1, 32, 64)
+    batch = Batch(np.zeros((2, 1, 32, 64), np.float32), np.array([3, 4, 5, 29, 7]), np.array([3, 2]),
+                  np.array([64, 60]), ("a", "b"))
+    full = ctc_loss(model(x), batch, model.cfg.width_stride)
+    s = sample_classes(batch.targets, 30, 30, seed=0, step=0)
+    assert torch.allclose(ctc_loss(model(x, s.classes), batch, model.cfg.width_stride, s), full)
+    part = sample_classes(batch.targets, 30, 12, seed=0, step=0)
+    assert not torch.allclose(ctc_loss(model(x, part.classes), batch, model.cfg.width_stride, part), full)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -116,12 +117,19 @@ class CRNN(nn.Module):
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` -> logits ``(N, W / width_stride, num_classes)``."""
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, 1, H, W)`` -> logits ``(N, W / width_stride, num_classes)``.
+
+        ``classes`` (training only) limits the classifier to those rows, in that order: with ~7,000
+        characters the full classifier is a large share of a training step (see ``sampled_classes``).
+        """
         f = self.cnn(x)  # (N, C, 1, T)
         f = f.squeeze(2).transpose(1, 2)  # (N, T, C)
         f, _ = self.rnn(f)
-        return self.head(self.proj(self.dropout(f)))
+        f = self.proj(self.dropout(f))
+        if classes is None:
+            return self.head(f)
+        return F.linear(f, self.head.weight.index_select(0, classes), self.head.bias.index_select(0, classes))
 
     def frames(self, width: int) -> int:
         """Output frames for an input of ``width`` pixels."""

@@ -55,6 +55,9 @@ class TrainConfig:
     grad_clip: float = 5.0
     ema_decay: float = 0.999
     amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
+    # Softmax over this many classifier rows per step (blank + the batch's characters + random others);
+    # 0: all classes. A training-speed setting: it may change between resumed sessions.
+    sampled_classes: int = 0
     # data
     sources: list[SourceConfig] = field(default_factory=lambda: [SourceConfig()])
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])

@@ -50,12 +50,63 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
 
 
-def ctc_loss(logits: torch.Tensor, batch: Batch, stride: int) -> torch.Tensor:
-    """Mean CTC loss of a batch; frames past a line's true width are excluded."""
-    log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, N, C)
+@dataclass(frozen=True)
+class ClassSample:
+    """The classifier rows one training step uses (see :func:`sample_classes`).
+
+    Args:
+        classes: sorted class ids; blank (0) and every class in the batch's labels are always in.
+        offset: added to each row's logit so that the softmax over the sample estimates the full one.
+        remap: class id -> position in ``classes`` (-1 when left out), to re-index the targets.
+    """
+
+    classes: torch.Tensor
+    offset: torch.Tensor
+    remap: torch.Tensor
+
+
+def sample_classes(targets: np.ndarray, num_classes: int, k: int, seed: int, step: int) -> ClassSample:
+    """Blank, the batch's own characters and uniformly drawn others, ``k`` rows in all.
+
+    Training with ~7,000 classes spends much of each step on the classifier and its softmax, yet only a
+    few hundred classes occur in a batch. The softmax is taken over this sample instead; the drawn
+    negatives get a ``log(1/q)`` offset (``q``: their inclusion probability), which makes the sample's
+    normaliser an unbiased estimate of the full one (sampled softmax), so logits stay calibrated for
+    inference over every class. The draw depends only on ``(seed, step)``, so resuming stays exact;
+    ``k >= num_classes`` gives exactly the full softmax.
+    """
+    keep = torch.zeros(num_classes, dtype=torch.bool)
+    keep[0] = True
+    keep[torch.from_numpy(np.asarray(targets, dtype=np.int64))] = True
+    n_fixed = int(keep.sum())
+    n_draw = max(0, min(k, num_classes) - n_fixed)
+    offset = torch.zeros(num_classes)
+    if n_draw:
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
+        perm = torch.randperm(num_classes, generator=g)
+        drawn = perm[~keep[perm]][:n_draw]
+        keep[drawn] = True
+        offset[drawn] = math.log((num_classes - n_fixed) / n_draw)
+    classes = keep.nonzero().squeeze(1)
+    remap = torch.full((num_classes,), -1, dtype=torch.long)
+    remap[classes] = torch.arange(len(classes))
+    return ClassSample(classes, offset[classes], remap)
+
+
+def ctc_loss(logits: torch.Tensor, batch: Batch, stride: int, sample: ClassSample | None = None) -> torch.Tensor:
+    """Mean CTC loss of a batch; frames past a line's true width are excluded.
+
+    With ``sample``, ``logits`` cover only ``sample.classes`` (blank first) and targets are re-indexed.
+    """
+    logits = logits.float()
+    targets = torch.from_numpy(batch.targets).long()
+    if sample is not None:
+        logits = logits + sample.offset
+        targets = sample.remap[targets]
+    log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, N, C)
     t = log_probs.shape[0]
     in_len = torch.clamp(torch.from_numpy(-(-batch.widths // stride)), max=t)
-    return F.ctc_loss(log_probs, torch.from_numpy(batch.targets), in_len, torch.from_numpy(batch.target_lengths),
+    return F.ctc_loss(log_probs, targets, in_len, torch.from_numpy(batch.target_lengths),
                       blank=0, reduction="mean", zero_infinity=True)
 
 
@@ -370,9 +421,13 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                 for g in opt.param_groups:
                     g["lr"] = lr_at(st.step, cfg)
                 x = torch.from_numpy(batch.images).to(device)
+                sample = None
+                if cfg.sampled_classes:
+                    sample = sample_classes(batch.targets, model.cfg.num_classes, cfg.sampled_classes,
+                                            cfg.seed + rank, st.step)
                 with amp:
-                    logits = net(x)
-                loss = ctc_loss(logits, batch, stride)
+                    logits = net(x, None if sample is None else sample.classes.to(device))
+                loss = ctc_loss(logits, batch, stride, None if sample is None else _to(sample, device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -417,10 +472,14 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     return {"step": st.step, "samples_seen": st.samples_seen, "reason": stop_reason, "checkpoint": str(out / LAST)}
 
 
+def _to(sample: ClassSample, device: torch.device) -> ClassSample:
+    return ClassSample(sample.classes.to(device), sample.offset.to(device), sample.remap.to(device))
+
+
 def _override_run_limits(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
     """On resume, keep the saved run definition but take this invocation's run limits and bookkeeping."""
     for k in ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
-              "val_sets", "tensorboard", "stages", "sources"):
+              "val_sets", "tensorboard", "stages", "sources", "sampled_classes"):
         setattr(saved, k, getattr(given, k))
     return saved
 
