@@ -51,30 +51,38 @@ def input_spec(cfg: DetTrainConfig) -> InputSpec:
 # ------------------------------------------------------------------------------------------------- data
 
 
-def random_crop(page: np.ndarray, quads: np.ndarray, rng: np.random.Generator, size: int,
-                scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-    """Scale the page by a random factor and cut a ``size`` square (padded with the page's mean colour).
+def cut(arr: np.ndarray, x0: int, y0: int, size: int, fill: Any) -> np.ndarray:
+    """The ``size`` square of ``arr`` at ``(x0, y0)`` (may reach past the edges: filled with ``fill``)."""
+    h, w = arr.shape[:2]
+    out = np.empty((size, size, *arr.shape[2:]), arr.dtype)
+    out[:] = fill
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + size, w), min(y0 + size, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = arr[sy0:sy1, sx0:sx1]
+    return out
 
-    Returns the crop, the quads in crop pixels and, per quad, whether it is cut by the crop border (such
-    lines are masked out of the loss rather than taught as text or background).
+
+def random_crop(page: np.ndarray, quads: np.ndarray, rng: np.random.Generator, cfg: DetTrainConfig,
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Scale the page by a random factor, cut a ``cfg.crop`` square; returns it and its DB target maps.
+
+    Targets are computed on the whole scaled page and cut like the image, so a line cut by the crop
+    border keeps the kernel and threshold values it has on the page. Outside the page is background.
     """
-    s = float(rng.uniform(*scale))
+    size = cfg.crop
+    s = float(rng.uniform(*cfg.scale))
     h, w = page.shape[:2]
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     img = cv2.resize(page, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     q = quads.reshape(-1, 4, 2) * np.array([nw / w, nh / h], np.float32)
     x0 = int(rng.integers(0, nw - size + 1)) if nw > size else -int(rng.integers(0, size - nw + 1))
     y0 = int(rng.integers(0, nh - size + 1)) if nh > size else -int(rng.integers(0, size - nh + 1))
-    out = np.empty((size, size, 3), np.uint8)
-    out[:] = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + size, nw), min(y0 + size, nh)
-    out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = img[sy0:sy1, sx0:sx1]
-    q = q - np.array([x0, y0], np.float32)
     lo, hi = q.min(axis=1), q.max(axis=1)
-    inside = (hi > 0).all(axis=1) & (lo < size).all(axis=1)
-    cut = ~((lo >= 0).all(axis=1) & (hi <= size).all(axis=1))
-    return out, q[inside], cut[inside].tolist()
+    near = (hi[:, 0] > x0 - size) & (lo[:, 0] < x0 + 2 * size) & (hi[:, 1] > y0 - size) & (lo[:, 1] < y0 + 2 * size)
+    t = db_targets((nh, nw), list(q[near]), None, cfg.shrink_ratio, cfg.thresh_min, cfg.thresh_max, cfg.min_text)
+    maps = {"prob": cut(t.prob, x0, y0, size, 0.0), "prob_mask": cut(t.prob_mask, x0, y0, size, 1.0),
+            "thresh": cut(t.thresh, x0, y0, size, cfg.thresh_min), "thresh_mask": cut(t.thresh_mask, x0, y0, size, 0.0)}
+    return cut(img, x0, y0, size, img.reshape(-1, 3).mean(axis=0).astype(np.uint8)), maps
 
 
 def to_input(img: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -96,12 +104,9 @@ class DetDataset(torch.utils.data.Dataset):
         cfg = self.cfg
         page, quads, _ = self.stream[k]
         rng = np.random.default_rng((cfg.seed, int(k), 1))
-        img, q, cut = random_crop(page, quads, rng, cfg.crop, cfg.scale)
-        t = db_targets((cfg.crop, cfg.crop), list(q), cut, cfg.shrink_ratio, cfg.thresh_min, cfg.thresh_max,
-                       cfg.min_text)
-        maps = {k2: torch.from_numpy(v[None]) for k2, v in
-                (("prob", t.prob), ("prob_mask", t.prob_mask), ("thresh", t.thresh), ("thresh_mask", t.thresh_mask))}
-        return {"image": torch.from_numpy(to_input(img, self.spec)), **maps}
+        img, maps = random_crop(page, quads, rng, cfg)
+        return {"image": torch.from_numpy(to_input(img, self.spec)), **{k2: torch.from_numpy(v[None])
+                                                                       for k2, v in maps.items()}}
 
 
 def val_pages(cfg: DetTrainConfig) -> list[tuple[np.ndarray, list[TrueLine]]]:

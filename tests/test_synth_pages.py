@@ -1,0 +1,96 @@
+"""Synthetic pages: deterministic, picklable, line boxes exact around the ink, consistent under the warp."""
+
+from __future__ import annotations
+
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+
+from crnn_ocr.synth.page import LAYOUTS, PageConfig, PageStream
+
+SMALL = {"width": (320.0, 420.0), "aspect": (0.9, 1.2)}
+
+
+@pytest.fixture(scope="module")
+def stream() -> PageStream:
+    return PageStream(PageConfig.load(None).with_overrides(**SMALL), seed=5)
+
+
+def test_same_index_same_page_also_after_pickling(stream: PageStream) -> None:
+    a_img, a_q, a_t = stream[3]
+    b_img, b_q, b_t = pickle.loads(pickle.dumps(stream))[3]
+    assert np.array_equal(a_img, b_img) and np.array_equal(a_q, b_q) and a_t == b_t
+    c_img, _, c_t = stream[4]
+    assert c_t != a_t or c_img.shape != a_img.shape or not np.array_equal(c_img, a_img)
+    assert a_img.dtype == np.uint8 and a_img.ndim == 3 and a_img.shape[2] == 3
+    assert a_q.dtype == np.float32 and a_q.shape == (len(a_t), 4, 2)
+
+
+def test_config_rejects_unknown_keys(tmp_path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("widht: [300, 400]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="widht"):
+        PageConfig.load(bad)
+
+
+def _union(shape: tuple[int, int], quads: np.ndarray, grow: int = 0) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    for q in quads:
+        cv2.fillPoly(m, [np.round(q).astype(np.int32)], 255)
+    return cv2.dilate(m, np.ones((2 * grow + 1,) * 2, np.uint8)) if grow else m
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_clean_page_boxes_are_tight_and_hold_all_ink(stream: PageStream, layout: str) -> None:
+    clean = stream.with_overrides(degrade=0.0, layouts={layout: 1.0})
+    s = clean.sample(1, masks=True)
+    assert s.layout == layout and len(s.quads) >= 2
+    ink = s.text_mask > 0
+    boxes = _union(ink.shape, s.quads - np.float32([0, 0])) > 0  # quads are axis-aligned on a clean page
+    # fillPoly includes the right/bottom edge pixels: ink ends one pixel before x1/y1
+    assert not (ink & ~boxes).any(), "labelled ink outside every box"
+    for q in s.quads:
+        x0, y0 = np.floor(q.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(q.max(axis=0)).astype(int)
+        cell = ink[y0:y1, x0:x1]
+        assert cell[0].any() and cell[-1].any() and cell[:, 0].any() and cell[:, -1].any(), "box not tight"
+    # on the rendered image: everything unlike the paper is a labelled line or a rule
+    gray = cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY).astype(np.int16)
+    paper = int(np.median(gray))
+    marks = np.abs(gray - paper) > 60
+    rules = cv2.dilate(s.deco_mask, np.ones((3, 3), np.uint8)) > 0
+    assert not (marks & ~rules & ~(_union(ink.shape, s.quads, 1) > 0)).any()
+
+
+def test_receipt_rows_give_two_boxes(stream: PageStream) -> None:
+    pairs = 0
+    for i in range(3):
+        s = stream.with_overrides(degrade=0.0, layouts={"receipt": 1.0}).sample(i)
+        b = np.concatenate([s.quads.min(axis=1), s.quads.max(axis=1)], axis=1)
+        for j in range(len(b)):
+            for k in range(len(b)):
+                h = b[j, 3] - b[j, 1]
+                same_row = min(b[j, 3], b[k, 3]) - max(b[j, 1], b[k, 1]) > 0.5 * h
+                if j != k and same_row and b[k, 0] - b[j, 2] > 1.5 * h:
+                    pairs += 1
+    assert pairs >= 3
+
+
+def test_perspective_moves_boxes_with_the_ink(stream: PageStream) -> None:
+    effects = {k: 0.0 for k in ("paper_texture", "paper_colour", "banner", "lighting", "blur", "noise", "jpeg")}
+    cfg = stream.cfg.with_overrides(effects=type(stream.cfg.effects)(rotation=1.0, perspective=1.0, **effects))
+    warped = PageStream(cfg, seed=5)
+    flat = warped.with_overrides(degrade=0.0)
+    s, f = warped.sample(2, masks=True), flat.sample(2)
+    assert s.texts == f.texts
+    assert not np.allclose(s.quads, f.quads, atol=2.0), "the page was not warped"
+    h, w = s.text_mask.shape
+    assert s.image.shape[:2] == (h, w)
+    assert (s.quads >= -1).all() and (s.quads[..., 0] <= w + 1).all() and (s.quads[..., 1] <= h + 1).all()
+    ink = s.text_mask > 127
+    assert not (ink & ~(_union((h, w), s.quads, 2) > 0)).any(), "warped ink outside the warped boxes"
+    for q in s.quads:
+        m = _union((h, w), q[None]) > 0
+        assert ink[m].mean() > 0.05, "a warped box holds no ink"
