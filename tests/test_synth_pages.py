@@ -94,3 +94,26 @@ def test_perspective_moves_boxes_with_the_ink(stream: PageStream) -> None:
     for q in s.quads:
         m = _union((h, w), q[None]) > 0
         assert ink[m].mean() > 0.05, "a warped box holds no ink"
+
+
+def test_cli_writes_pages_that_bench_page_reads(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from crnn_ocr.cli import app
+    from crnn_ocr.detect.metrics import find_pages, read_page_labels
+
+    cfg = tmp_path / "pages.yaml"
+    cfg.write_text("width: [300, 360]\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["synth-pages", "--count", "2", "--seed", "4", "-c", str(cfg), "-o",
+                                   str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    pairs = find_pages(tmp_path / "out")
+    assert len(pairs) == 2
+    page, quads, texts = PageStream(PageConfig.load(cfg), seed=4)[1]
+    labels = read_page_labels(pairs[1][1])
+    assert [t.text for t in labels] == texts
+    assert np.allclose(np.stack([t.quad for t in labels]), quads, atol=0.01)
+    assert np.array_equal(cv2.imread(str(pairs[1][0])), page)
+    res = CliRunner().invoke(app, ["synth-pages", "--count", "2", "-c", str(cfg), "--preview",
+                                   str(tmp_path / "sheet.png")])
+    assert res.exit_code == 0 and (tmp_path / "sheet.png").stat().st_size > 1000
