@@ -16,9 +16,17 @@ from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.det_loop import BEST, LAST, detect_torch, input_spec, load_det_checkpoint, train_det
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("det")
     cfg = DetTrainConfig(model="dbnet_tiny", out_dir=str(out), workers=0, threads=1, batch_size=1, crop=64,
                          scale=(0.2, 0.3), max_steps=2, val_every=2, val_pages=1, val_limit_side=128,

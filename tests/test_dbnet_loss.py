@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from crnn_ocr.models.dbnet import create_dbnet, db_loss
 from crnn_ocr.synth.page import PageConfig, PageStream
 from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.det_loop import DetDataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_eval_returns_probabilities_at_input_size() -> None:
@@ -21,7 +31,6 @@ def test_eval_returns_probabilities_at_input_size() -> None:
 
 
 def test_loss_is_finite_and_falls_when_overfitting_two_pages() -> None:
-    torch.set_num_threads(1)  # small tensors: more threads only wait on each other on a busy machine
     torch.manual_seed(0)
     cfg = DetTrainConfig(model="dbnet_tiny", crop=128, scale=(0.4, 0.4))
     data = DetDataset(cfg, PageStream(PageConfig.load(None).with_overrides(degrade=0.0), seed=3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from crnn_ocr.detect.db import DBConfig
@@ -12,8 +13,16 @@ from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.det_loop import DetDataset, detect_torch, input_spec
 
 
-def test_overfit_model_recalls_the_lines_of_its_page() -> None:
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
+    n = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_overfit_model_recalls_the_lines_of_its_page() -> None:
     torch.manual_seed(0)
     pages = PageConfig(width=(256.0, 256.0), aspect=(1.0, 1.0), sizes=(27, 33), layouts={"form": 1.0},
                        degrade=0.0)
