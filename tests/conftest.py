@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,14 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def zh_line() -> np.ndarray:
     """A rendered Chinese/English line."""
     return render_line("发票号码 No.12345 合计¥88.00")
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from crnn_ocr.detect.db import META_KEY, DBDetector, InputSpec
 from crnn_ocr.export.det_onnx import export_det_checkpoint
@@ -15,14 +14,7 @@ from crnn_ocr.synth.page import PageConfig, PageStream
 from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.det_loop import BEST, LAST, detect_torch, input_spec, load_det_checkpoint, train_det
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,7 @@ from crnn_ocr.synth.page import PageConfig, PageStream
 from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.det_loop import DetDataset, detect_torch, input_spec
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: more threads only wait on each other on a busy machine; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_overfit_model_recalls_the_lines_of_its_page() -> None:

@@ -10,7 +10,6 @@ photo-of-paper perspective) moves the image and every box together.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,7 +25,7 @@ from crnn_ocr.synth import degrade as dg
 from crnn_ocr.synth import render as rd
 from crnn_ocr.synth.config import Range, SynthConfig, _build
 from crnn_ocr.synth.corpus import SOURCES, amount, clean, date_str
-from crnn_ocr.synth.stream import Resources, load_resources
+from crnn_ocr.synth.stream import LazyStream, Resources, load_resources
 
 LAYOUTS = ("paragraph", "receipt", "table", "form")
 
@@ -467,7 +466,7 @@ def _degrade(rng: np.random.Generator, img: np.ndarray, cfg: PageConfig) -> np.n
 # ------------------------------------------------------------------------------------------------ stream
 
 
-class PageStream:
+class PageStream(LazyStream):
     """Synthetic pages: ``stream[i] -> (BGR uint8 page, (n, 4, 2) float32 line quads, texts)``.
 
     Quads run clockwise from the text's top-left corner, in page pixels. The stream is cheap to pickle
@@ -483,17 +482,6 @@ class PageStream:
         self.charset = charset if charset is not None else default_charset()
         self._res: Resources | None = None
         self._synth: SynthConfig | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_res"] = None
-        return state
-
-    def with_overrides(self, **kw: Any) -> PageStream:
-        """A copy with config fields replaced, e.g. ``degrade=0``."""
-        other = copy.copy(self)
-        other.cfg = self.cfg.with_overrides(**kw)
-        return other
 
     @property
     def resources(self) -> Resources:

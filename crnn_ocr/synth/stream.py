@@ -11,7 +11,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 import cv2
 import numpy as np
@@ -58,6 +58,28 @@ def load_resources(cfg: SynthConfig, charset: Charset) -> Resources:
     return res
 
 
+class LazyStream:
+    """A config-driven stream whose per-process resources (``_res``) load on first use.
+
+    Pickling and copying leave them out, so a stream is cheap to send to DataLoader workers; they come back
+    from the per-process cache when next used.
+    """
+
+    cfg: Any
+    _res: Resources | None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_res"] = None  # rebuilt (or found in the process cache) on first use
+        return state
+
+    def with_overrides(self, **kw: Any) -> Self:
+        """A copy with config fields replaced, e.g. ``degrade=0`` or ``max_chars=12`` (curriculum stages)."""
+        other = copy.copy(self)
+        other.cfg = self.cfg.with_overrides(**kw)
+        return other
+
+
 @dataclass(frozen=True)
 class Sample:
     """One synthetic line with what produced it (for previews, tests and debugging)."""
@@ -70,7 +92,7 @@ class Sample:
     effects: tuple[str, ...]
 
 
-class SynthStream:
+class SynthStream(LazyStream):
     """Synthetic text lines: ``stream[i] -> (gray uint8 image, normalised text)`` for any ``i >= 0``.
 
     Args:
@@ -87,17 +109,6 @@ class SynthStream:
         self.charset = charset if charset is not None else default_charset()
         self.seed = int(seed)
         self._res: Resources | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_res"] = None  # rebuilt (or found in the process cache) on first use
-        return state
-
-    def with_overrides(self, **kw: Any) -> SynthStream:
-        """A copy with config fields replaced, e.g. ``max_chars=12, degrade=0.3`` (curriculum)."""
-        other = copy.copy(self)
-        other.cfg = self.cfg.with_overrides(**kw)
-        return other
 
     @property
     def resources(self) -> Resources:

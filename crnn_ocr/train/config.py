@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-import yaml
+from crnn_ocr.train.yaml_config import YamlConfig
 
 
 @dataclass
@@ -34,8 +33,10 @@ class StageConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(YamlConfig):
     """Everything that defines a training run; see ``configs/*.yaml`` for commented examples."""
+
+    NESTED: ClassVar[dict[str, type]] = {"sources": SourceConfig, "stages": StageConfig}
 
     model: str = "crnn_lite"
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -75,23 +76,6 @@ class TrainConfig:
     val_sets: list[str] = field(default_factory=list)
     tensorboard: bool = True
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a plain dict; unknown keys anywhere raise ``ValueError``."""
-        return _build(cls, d, "config")
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
-        """Read a YAML file."""
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config must be a mapping")
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for checkpoints and YAML)."""
-        return asdict(self)
-
     def stage_at(self, step: int) -> StageConfig:
         """The curriculum stage in force at ``step``."""
         current = self.stages[0]
@@ -99,24 +83,3 @@ class TrainConfig:
             if s.start_step <= step:
                 current = s
         return current
-
-
-_NESTED = {("TrainConfig", "sources"): SourceConfig, ("TrainConfig", "stages"): StageConfig}
-
-
-def _build(cls: type, d: dict[str, Any], where: str) -> Any:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
-    kwargs = {}
-    for k, v in d.items():
-        sub = _NESTED.get((cls.__name__, k))
-        if sub is not None and is_dataclass(sub):
-            if not isinstance(v, list):
-                raise ValueError(f"{where}.{k}: expected a list")
-            v = [_build(sub, x, f"{where}.{k}[{i}]") for i, x in enumerate(v)]
-        kwargs[k] = v
-    return cls(**kwargs)

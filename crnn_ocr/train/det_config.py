@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from crnn_ocr.train.yaml_config import YamlConfig
 
 
 @dataclass
-class DetTrainConfig:
+class DetTrainConfig(YamlConfig):
     """Everything that defines a DB detector training run; see ``configs/dbnet.yaml`` for a commented example.
 
     Sizes are in pixels. ``shrink_ratio`` sets how far text kernels are shrunk in the targets; 0.6 makes
@@ -59,26 +58,3 @@ class DetTrainConfig:
         self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
         if self.crop % 32:
             raise ValueError(f"crop must be a multiple of 32, got {self.crop}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DetTrainConfig:
-        """Build from a plain dict; unknown keys raise ``ValueError``."""
-        if not isinstance(d, dict):
-            raise ValueError(f"config: expected a mapping, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"config: unknown key(s) {unknown}; valid keys: {sorted(names)}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, path: str | Path) -> DetTrainConfig:
-        """Read a YAML file."""
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config must be a mapping")
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for checkpoints)."""
-        return asdict(self)

@@ -11,8 +11,6 @@ and Ctrl-C save first. Validation runs the same pre- and post-processing as
 
 from __future__ import annotations
 
-import math
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
 from crnn_ocr.detect.db import DBConfig, InputSpec, boxes_from_map, input_size, preprocess
 from crnn_ocr.detect.db_targets import db_targets
@@ -29,18 +26,27 @@ from crnn_ocr.models.dbnet import DBNet, DBNetConfig, create_dbnet, db_loss
 from crnn_ocr.synth.page import PageConfig, PageStream
 from crnn_ocr.train.checkpoint import as_fp32, atomic_save
 from crnn_ocr.train.det_config import DetTrainConfig
-from crnn_ocr.train.loop import EMA, _append_csv, _float_optimizer_state, _From, _ignore_signals, _Stop, param_groups
+from crnn_ocr.train.run import (
+    BEST,
+    EMA,
+    LAST,
+    EndlessSampler,
+    StopSignal,
+    append_csv,
+    ignore_signals,
+    lr_at,
+    optimizer_step,
+    param_groups,
+    restore_training_state,
+    resume_run,
+    rng_state,
+    seed_all,
+)
 
-LAST, BEST = "last.pt", "best.pt"
 VAL_SEED_OFFSET = 99991
-
-
-def lr_at(step: int, cfg: DetTrainConfig) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+RUN_LIMITS = ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
+              "tensorboard")
+"""Fields a resumed run takes from the new invocation (run limits and bookkeeping); the rest is saved."""
 
 
 def input_spec(cfg: DetTrainConfig) -> InputSpec:
@@ -179,19 +185,11 @@ def _save(path: Path, model: DBNet, ema: EMA | None, opt: torch.optim.Optimizer,
         "config": cfg.to_dict(),
         "input_spec": {"channels": spec.channels, "mean": list(spec.mean), "std": list(spec.std)},
         **st,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "rng": rng_state(),
     }, path)
 
 
 # ----------------------------------------------------------------------------------------------- the run
-
-
-def _override_run_limits(saved: DetTrainConfig, given: DetTrainConfig) -> DetTrainConfig:
-    """On resume, keep the saved run definition but take this invocation's run limits and bookkeeping."""
-    for k in ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
-              "tensorboard"):
-        setattr(saved, k, getattr(given, k))
-    return saved
 
 
 def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> dict[str, Any]:
@@ -206,14 +204,8 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
     device = torch.device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    ckpt = load_det_checkpoint(out / LAST) if resume and (out / LAST).is_file() else None
-    if resume and ckpt is None:
-        log(f"no checkpoint at {out / LAST}: starting a new run")
-    if ckpt is not None:
-        cfg = _override_run_limits(DetTrainConfig.from_dict(ckpt["config"]), cfg)
-    torch.manual_seed(cfg.seed)  # before the model exists: its initial weights come from this seed
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+    cfg, ckpt = resume_run(cfg, resume, load_det_checkpoint, RUN_LIMITS, log)
+    seed_all(cfg.seed)  # before the model exists: its initial weights come from this seed
     model = create_dbnet(cfg.model, **cfg.model_overrides) if ckpt is None else \
         DBNet(DBNetConfig.from_dict(ckpt["model_config"]))
     if ckpt is not None:
@@ -223,19 +215,13 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     st: dict[str, Any] = {"step": 0, "samples_seen": 0, "train_seconds": 0.0, "best": -1.0}
     if ckpt is not None:
-        opt.load_state_dict(ckpt["optimizer"])
-        _float_optimizer_state(opt)
-        if ema and ckpt.get("ema") is not None:
-            ema.state = as_fp32(ckpt["ema"])
+        restore_training_state(ckpt, opt, ema)
         st = {k: ckpt[k] for k in st}
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
         log(f"resumed at step {st['step']} ({st['samples_seen']:,} pages seen)")
     stream = PageStream(PageConfig.load(cfg.pages or None), seed=cfg.seed)
     loader = torch.utils.data.DataLoader(
-        DetDataset(cfg, stream), batch_size=cfg.batch_size, sampler=_From(st["samples_seen"]),
-        num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None, worker_init_fn=_ignore_signals)
+        DetDataset(cfg, stream), batch_size=cfg.batch_size, sampler=EndlessSampler(st["samples_seen"]),
+        num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None, worker_init_fn=ignore_signals)
     pages = val_pages(cfg) if cfg.val_pages > 0 and cfg.val_every > 0 else []
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "log.csv"
@@ -243,20 +229,14 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
     sums: dict[str, float] = {}
     n_log = 0
     reason = ""
-    with _Stop() as stop:
+    with StopSignal() as stop:
         for batch in loader:
             for g in opt.param_groups:
                 g["lr"] = lr_at(st["step"], cfg)
             b = {k: v.to(device) for k, v in batch.items()}
             outs = model(b["image"])
             loss, parts = db_loss(outs, b["prob"], b["prob_mask"], b["thresh"], b["thresh_mask"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            if ema:
-                ema.update(model, st["step"])
+            optimizer_step(loss, model, opt, cfg.grad_clip, ema, st["step"])
             st["step"] += 1
             st["samples_seen"] += len(b["image"])
             for k, v in {"loss": float(loss.detach()), **parts}.items():
@@ -271,8 +251,8 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
                 log(f"step {st['step']} pages {st['samples_seen']:,} loss {means['loss']:.4f} "
                     f"(bce {means['bce']:.3f} l1 {means['l1']:.3f} dice {means['dice']:.3f}) {rate:.2f} pages/s "
                     f"lr {lr_at(st['step'], cfg):.2e}")
-                _append_csv(csv_path, {"step": st["step"], "pages": st["samples_seen"],
-                                       **{k: round(v, 4) for k, v in means.items()}, "pages_s": round(rate, 2)})
+                append_csv(csv_path, {"step": st["step"], "pages": st["samples_seen"],
+                                      **{k: round(v, 4) for k, v in means.items()}, "pages_s": round(rate, 2)})
                 sums, n_log, t_log = {}, 0, now
             if stop.flag:
                 reason = "signal"
@@ -300,8 +280,8 @@ def _validate(model: DBNet, ema: EMA | None, pages: list, cfg: DetTrainConfig, s
     r = evaluate_det(eval_model, pages, input_spec(cfg), DBConfig(limit_side=cfg.val_limit_side))
     log(f"  val synth ({len(pages)} pages): recall {r['det_recall']:.3f} precision {r['det_precision']:.3f} "
         f"F1 {r['det_f1']:.3f}")
-    _append_csv(out / "val.csv", {"step": st["step"], "recall": round(r["det_recall"], 4),
-                                  "precision": round(r["det_precision"], 4), "f1": round(r["det_f1"], 4)})
+    append_csv(out / "val.csv", {"step": st["step"], "recall": round(r["det_recall"], 4),
+                                 "precision": round(r["det_precision"], 4), "f1": round(r["det_f1"], 4)})
     if r["det_f1"] > st["best"]:
         st["best"] = r["det_f1"]
         _save(out / BEST, model, ema, opt, st, cfg)

@@ -7,14 +7,9 @@ torch / NumPy / Python RNG states. Checkpoints are written atomically; SIGTERM a
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import math
 import os
-import random
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,19 +30,29 @@ from crnn_ocr.preprocess import PreprocessConfig, prepare_line
 from crnn_ocr.train.backend import TorchBackend
 from crnn_ocr.train.checkpoint import as_fp32, atomic_save, load_checkpoint
 from crnn_ocr.train.config import TrainConfig
+from crnn_ocr.train.run import (
+    BEST,
+    EMA,
+    LAST,
+    EndlessSampler,
+    StopSignal,
+    append_csv,
+    ignore_signals,
+    lr_at,
+    optimizer_step,
+    param_groups,
+    restore_training_state,
+    resume_run,
+    rng_state,
+    seed_all,
+)
 
-LAST, BEST = "last.pt", "best.pt"
+RUN_LIMITS = ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
+              "val_sets", "tensorboard", "stages", "sources", "sampled_classes")
+"""Fields a resumed run takes from the new invocation (run limits, bookkeeping, data mix); the rest is saved."""
 
 
 # ------------------------------------------------------------------------------------------- pure pieces
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
 
 
 @dataclass(frozen=True)
@@ -108,31 +113,6 @@ def ctc_loss(logits: torch.Tensor, batch: Batch, stride: int, sample: ClassSampl
     in_len = torch.clamp(torch.from_numpy(-(-batch.widths // stride)), max=t)
     return F.ctc_loss(log_probs, targets, in_len, torch.from_numpy(batch.target_lengths),
                       blank=0, reduction="mean", zero_infinity=True)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and norm weights (1-D parameters)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-class EMA:
-    """Exponential moving average of a model's parameters and buffers (warm-up for the first steps)."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        """Blend the model's current weights in; early steps use a smaller decay."""
-        d = min(self.decay, (1 + step) / (10 + step))
-        for k, v in model.state_dict().items():
-            if v.is_floating_point():
-                self.state[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
-            else:
-                self.state[k].copy_(v)
 
 
 def extend_head(model: CRNN, new_classes: int) -> CRNN:
@@ -210,26 +190,6 @@ class ChunkDataset(torch.utils.data.Dataset):
         return self._maker(k).chunk(k)
 
 
-def _ignore_signals(_worker_id: int) -> None:
-    """Workers leave SIGINT/SIGTERM to the main process, which saves a checkpoint and then stops them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-class _From(torch.utils.data.Sampler):
-    def __init__(self, start: int) -> None:
-        self.start = start
-
-    def __iter__(self) -> Iterator[int]:
-        k = self.start
-        while True:
-            yield k
-            k += 1
-
-    def __len__(self) -> int:
-        return 2**31 - 1
-
-
 # ----------------------------------------------------------------------------------------------- the run
 
 
@@ -243,27 +203,6 @@ class RunState:
     batch_in_chunk: int = 0
     train_seconds: float = 0.0
     best: float = -1.0
-
-
-class _Stop:
-    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stop:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not the main thread: no handler, no flag
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.flag = True
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _dist() -> tuple[int, int]:
@@ -325,7 +264,7 @@ def _save(path: Path, model: nn.Module, ema: EMA | None, opt: torch.optim.Optimi
         "data_summary": summary,
         "step": st.step, "samples_seen": st.samples_seen, "chunk": st.chunk,
         "batch_in_chunk": st.batch_in_chunk, "train_seconds": st.train_seconds, "best": st.best,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "rng": rng_state(),
     }, path)
 
 
@@ -364,15 +303,9 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     device = torch.device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    ckpt = load_checkpoint(out / LAST) if resume and (out / LAST).is_file() else None
-    if resume and ckpt is None:
-        log(f"no checkpoint at {out / LAST}: starting a new run")
-    if ckpt is not None:
-        cfg = _override_run_limits(TrainConfig.from_dict(ckpt["config"]), cfg)
+    cfg, ckpt = resume_run(cfg, resume, load_checkpoint, RUN_LIMITS, log)
     init = load_checkpoint(init_from) if init_from and ckpt is None else None
-    torch.manual_seed(cfg.seed + rank)  # before the model exists: its initial weights come from this seed
-    np.random.seed(cfg.seed + rank)
-    random.seed(cfg.seed + rank)
+    seed_all(cfg.seed + rank)  # before the model exists: its initial weights come from this seed
     # Resuming continues the raw weights; fine-tuning starts from the (smoother) EMA weights.
     model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "",
                                               prefer_ema=ckpt is None)
@@ -382,15 +315,9 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     st = RunState()
     if ckpt is not None:
-        opt.load_state_dict(ckpt["optimizer"])
-        _float_optimizer_state(opt)
-        if ema and ckpt.get("ema") is not None:
-            ema.state = as_fp32(ckpt["ema"])
+        restore_training_state(ckpt, opt, ema)
         st = RunState(ckpt["step"], ckpt["samples_seen"], ckpt["chunk"], ckpt["batch_in_chunk"],
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0))
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
     stride = model.cfg.width_stride
     net: nn.Module = model
@@ -399,8 +326,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     sources, weights, summary = build_sources(cfg, charset)
     data = ChunkDataset(cfg, sources, weights, charset, preprocess, stride, rank, world)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=None, sampler=_From(st.chunk), num_workers=cfg.workers,
-        prefetch_factor=2 if cfg.workers else None, persistent_workers=False, worker_init_fn=_ignore_signals,
+        data, batch_size=None, sampler=EndlessSampler(st.chunk), num_workers=cfg.workers,
+        prefetch_factor=2 if cfg.workers else None, persistent_workers=False, worker_init_fn=ignore_signals,
     )
     meta = _meta(cfg.model, charset, preprocess)
     val_sets = _val_lines(cfg, charset, preprocess) if rank == 0 else {}
@@ -413,7 +340,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     first_chunk = st.chunk
     stop_reason = ""
     amp = _autocast(cfg, device)
-    with _Stop() as stop:
+    with StopSignal() as stop:
         for k, batches in zip(range(st.chunk, 2**62), loader, strict=False):
             for b_i, batch in enumerate(batches):
                 if k == first_chunk and b_i < skip:
@@ -428,13 +355,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                 with amp:
                     logits = net(x, None if sample is None else sample.classes.to(device))
                 loss = ctc_loss(logits, batch, stride, None if sample is None else _to(sample, device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                if ema:
-                    ema.update(model, st.step)
+                optimizer_step(loss, model, opt, cfg.grad_clip, ema, st.step)
                 st.step += 1
                 st.samples_seen += len(batch.texts) * world
                 st.chunk, st.batch_in_chunk = k, b_i + 1
@@ -448,8 +369,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
                     log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed))
-                    _append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
-                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
+                    append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
+                                          "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
                     if writer:
                         writer.add_scalar("train/loss", mean_loss, st.step)
                         writer.add_scalar("train/img_per_s", rate, st.step)
@@ -476,22 +397,6 @@ def _to(sample: ClassSample, device: torch.device) -> ClassSample:
     return ClassSample(sample.classes.to(device), sample.offset.to(device), sample.remap.to(device))
 
 
-def _override_run_limits(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
-    """On resume, keep the saved run definition but take this invocation's run limits and bookkeeping."""
-    for k in ("max_steps", "max_minutes", "threads", "workers", "device", "log_every", "val_every", "ckpt_every",
-              "val_sets", "tensorboard", "stages", "sources", "sampled_classes"):
-        setattr(saved, k, getattr(given, k))
-    return saved
-
-
-def _float_optimizer_state(opt: torch.optim.Optimizer) -> None:
-    """A compact checkpoint stores moments in bf16; training continues in fp32."""
-    for state in opt.state.values():
-        for k, v in state.items():
-            if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "step":
-                state[k] = v.float()
-
-
 def _should_stop(cfg: TrainConfig, st: RunState, elapsed: float, signalled: bool, world: int) -> str:
     reason = ""
     if signalled:
@@ -516,15 +421,6 @@ def _progress_line(st: RunState, loss: float, rate: float, lr: float, cfg: Train
     elif cfg.max_minutes:
         eta = f" eta {max(0.0, cfg.max_minutes - elapsed / 60):.1f} min"
     return f"step {st.step} samples {st.samples_seen:,} loss {loss:.4f} {rate:.1f} img/s lr {lr:.2e}{eta}"
-
-
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)
 
 
 def _tensorboard(out: Path) -> Any:

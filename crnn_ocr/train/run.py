@@ -1,0 +1,209 @@
+"""Run control shared by the recogniser's and the detector's training loops.
+
+The learning-rate schedule, optimiser groups, EMA, seeding and RNG state, resuming from ``last.pt``, the
+endless data sampler, stop signals and the CSV log: one implementation, so both trainers resume exactly
+the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import random
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, Self, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from crnn_ocr.train.checkpoint import as_fp32
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+class Schedule(Protocol):
+    """The config fields :func:`lr_at` reads."""
+
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    schedule_steps: int
+
+
+def lr_at(step: int, cfg: Schedule) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases and norm weights (1-D parameters)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class EMA:
+    """Exponential moving average of a model's parameters and buffers (warm-up for the first steps)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """Blend the model's current weights in; early steps use a smaller decay."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+
+def optimizer_step(loss: torch.Tensor, model: nn.Module, opt: torch.optim.Optimizer, grad_clip: float,
+                   ema: EMA | None, step: int) -> None:
+    """Backpropagate ``loss``, clip the gradient norm (when ``grad_clip > 0``), step, then update the EMA."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    if ema:
+        ema.update(model, step)
+
+
+# ------------------------------------------------------------------------------------ seeds and resuming
+
+
+def seed_all(seed: int) -> None:
+    """Seed torch, NumPy and Python's ``random`` (before the model exists: its initial weights follow)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The torch / NumPy / Python RNG states, as checkpoints store them under ``rng``."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+class RunConfig(Protocol):
+    """What :func:`resume_run` reads of a training config."""
+
+    out_dir: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        """The config saved in a checkpoint."""
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def resume_run(cfg: C, resume: bool, load: Callable[[Path], dict[str, Any]], keep: tuple[str, ...],
+               log: Callable[[str], Any]) -> tuple[C, dict[str, Any] | None]:
+    """The config and checkpoint a run continues from.
+
+    Args:
+        cfg: this invocation's config.
+        resume: continue from ``out_dir/last.pt`` when it exists (else a new run starts, with a note).
+        load: reads a checkpoint file.
+        keep: fields (run limits, bookkeeping) taken from ``cfg``; the rest of the run definition is the
+            saved one, so a resumed run trains exactly as it started.
+        log: where the note goes.
+
+    Returns:
+        The config in force and the checkpoint (None for a new run).
+    """
+    out = Path(cfg.out_dir)
+    ckpt = load(out / LAST) if resume and (out / LAST).is_file() else None
+    if resume and ckpt is None:
+        log(f"no checkpoint at {out / LAST}: starting a new run")
+    if ckpt is None:
+        return cfg, None
+    saved = type(cfg).from_dict(ckpt["config"])
+    for k in keep:
+        setattr(saved, k, getattr(cfg, k))
+    return saved, ckpt
+
+
+def restore_training_state(ckpt: dict[str, Any], opt: torch.optim.Optimizer, ema: EMA | None) -> None:
+    """Optimiser (moments back in fp32), EMA weights and RNG states from a checkpoint, for an exact resume."""
+    opt.load_state_dict(ckpt["optimizer"])
+    float_optimizer_state(opt)
+    if ema and ckpt.get("ema") is not None:
+        ema.state = as_fp32(ckpt["ema"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    random.setstate(ckpt["rng"]["python"])
+
+
+def float_optimizer_state(opt: torch.optim.Optimizer) -> None:
+    """A compact checkpoint stores moments in bf16; training continues in fp32."""
+    for state in opt.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "step":
+                state[k] = v.float()
+
+
+# ------------------------------------------------------------------------------- data order and stopping
+
+
+def ignore_signals(_worker_id: int) -> None:
+    """Workers leave SIGINT/SIGTERM to the main process, which saves a checkpoint and then stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class EndlessSampler(torch.utils.data.Sampler):
+    """Indices ``start, start + 1, ...`` without end: the data position is a single resumable counter."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        k = self.start
+        while True:
+            yield k
+            k += 1
+
+    def __len__(self) -> int:
+        return 2**31 - 1
+
+
+class StopSignal:
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps, so it can save before stopping."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread: no handler, no flag
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.flag = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def append_csv(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to a CSV log, writing the header when the file is new."""
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
