@@ -248,3 +248,37 @@ def test_sampling_every_class_is_the_full_loss():
     assert torch.allclose(ctc_loss(model(x, s.classes), batch, model.cfg.width_stride, s), full)
     part = sample_classes(batch.targets, 30, 12, seed=0, step=0)
     assert not torch.allclose(ctc_loss(model(x, part.classes), batch, model.cfg.width_stride, part), full)
+
+
+@pytest.mark.parametrize("convert", [True, False])
+def test_channels_last_resume_from_contiguous_optimizer_state(convert):
+    """A checkpoint from a contiguous model resumes in a channels-last one with the same next step."""
+    from crnn_ocr.train.run import float_optimizer_state
+
+    torch.manual_seed(0)
+    a = create_model("crnn_tiny", num_classes=12)
+    x, y = torch.rand(3, 1, 32, 48), torch.randint(1, 12, (3, 4))
+
+    def step(model, opt, x):
+        lp = model(x).log_softmax(-1).transpose(0, 1)
+        loss = torch.nn.functional.ctc_loss(lp, y, torch.full((3,), lp.shape[0]), torch.full((3,), 4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    opt_a = torch.optim.AdamW(a.parameters(), lr=1e-2, fused=True)
+    for _ in range(2):
+        step(a, opt_a, x)
+    b = create_model("crnn_tiny", num_classes=12)
+    b.load_state_dict(a.state_dict())
+    b.to(memory_format=torch.channels_last)
+    opt_b = torch.optim.AdamW(b.parameters(), lr=1e-2, fused=True)
+    opt_b.load_state_dict(opt_a.state_dict())
+    if convert:
+        float_optimizer_state(opt_b)
+    step(a, opt_a, x)
+    step(b, opt_b, x.contiguous(memory_format=torch.channels_last))
+    # moments paired with the wrong weights move most conv weights by ~lr; float noise moves only a few
+    convs = [(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True) if pa.ndim == 4]
+    moved = torch.cat([((pa - pb).abs() > 1e-3).flatten() for pa, pb in convs]).float().mean()
+    assert (moved < 0.02) if convert else (moved > 0.2)

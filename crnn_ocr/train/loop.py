@@ -309,7 +309,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     # Resuming continues the raw weights; fine-tuning starts from the (smoother) EMA weights.
     model, charset, preprocess = _setup_model(cfg, ckpt or init, extra_chars if ckpt is None else "",
                                               prefer_ema=ckpt is None)
-    model.to(device).train()
+    # Channels-last convolutions are ~10% faster on CPU (oneDNN) and the usual choice on GPUs.
+    model.to(device, memory_format=torch.channels_last).train()
     # The fused kernel is an order of magnitude faster than the per-tensor loop on CPU.
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, fused=True)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None

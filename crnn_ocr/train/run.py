@@ -146,11 +146,18 @@ def restore_training_state(ckpt: dict[str, Any], opt: torch.optim.Optimizer, ema
 
 
 def float_optimizer_state(opt: torch.optim.Optimizer) -> None:
-    """A compact checkpoint stores moments in bf16; training continues in fp32."""
-    for state in opt.state.values():
+    """A compact checkpoint stores moments in bf16; training continues in fp32.
+
+    Moments also take their parameter's memory layout (a checkpoint written by a contiguous model can be
+    resumed by a channels-last one): the fused optimiser walks a parameter and its moments in storage order.
+    """
+    for p, state in opt.state.items():
         for k, v in state.items():
             if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "step":
-                state[k] = v.float()
+                if isinstance(p, torch.Tensor) and v.shape == p.shape:
+                    state[k] = torch.empty_like(p, dtype=torch.float32).copy_(v)
+                else:
+                    state[k] = v.float()
 
 
 # ------------------------------------------------------------------------------- data order and stopping
