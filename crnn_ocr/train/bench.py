@@ -27,7 +27,7 @@ def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, la
         torch.set_num_threads(threads)
     classes = default_charset().num_classes
     torch.manual_seed(0)
-    model = create_model(name, num_classes=classes)
+    model = create_model(name, num_classes=classes).to(memory_format=torch.channels_last)  # as the trainer
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4, fused=True)
     x = torch.randn(batch, 1, model.cfg.height, width)
     gen = torch.Generator().manual_seed(0)
