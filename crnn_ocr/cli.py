@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -199,6 +199,8 @@ def eval_cmd(
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
     errors: Annotated[int, typer.Option(help="Print the N worst lines of each set.")] = 0,
+    breakdown: Annotated[bool, typer.Option(help="Print error rates per character class (han, latin, digit, "
+                                                 "punct) and the most frequent confusions of each set.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per forward pass.")] = 32,
 ) -> None:
@@ -220,7 +222,7 @@ def eval_cmd(
         except (FileNotFoundError, ValueError) as e:
             fail(str(e))
         results.append(evaluate_set(lambda ps: [r.text for r in rec(ps)], items, d.name, errors=errors,
-                                    batch=batch_size))
+                                    batch=batch_size, breakdown=breakdown))
     table = Table(title=f"model: {rec.name} {rec.meta.version}")
     for col in ("set", "lines", "acc", "acc no-space", "alnum ci", "CER", "1-NED", "lines/s"):
         table.add_column(col, justify="right")
@@ -233,9 +235,24 @@ def eval_cmd(
         for e in r.errors:
             console.print(f"[{r.name}] {e['file']}\n  truth: {e['truth']}\n  pred:  {e['pred']}",
                           markup=False)
+        if r.breakdown:
+            console.print(_breakdown_table(r.name, r.breakdown))
+            pairs = "  ".join(f"{a or '∅'}→{b or '∅'} {n}" for a, b, n in r.breakdown.confusions)
+            console.print(f"[{r.name}] most frequent confusions (truth→pred count): {pairs}", markup=False)
     if json_out:
         write_report(results, json_out, {"model": rec.name, "version": rec.meta.version,
                                          "argv": sys.argv[1:]})
+
+
+def _breakdown_table(name: str, b: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{name}: errors per character class")
+    for col in ("class", "chars", "error rate", "substituted", "deleted", "inserted"):
+        table.add_column(col, justify="right")
+    for cls, c in b.by_class.items():
+        table.add_row(cls, str(c["chars"]), f"{c['rate']:.1%}", str(c["sub"]), str(c["del"]), str(c["ins"]))
+    return table
 
 
 @app.command()

@@ -44,6 +44,79 @@ def _alnum_ci(s: str) -> str:
     return "".join(c for c in s.lower() if c.isascii() and c.isalnum())
 
 
+def align(truth: str, pred: str) -> list[tuple[str, str]]:
+    """A minimum-edit alignment as ``(truth char, predicted char)`` pairs; ``""`` marks a gap.
+
+    Ties prefer substitutions, then deletions, so ``("ab", "b")`` aligns ``a`` with a gap.
+    """
+    n, m = len(truth), len(pred)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (truth[i - 1] != pred[j - 1]))
+    out: list[tuple[str, str]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (truth[i - 1] != pred[j - 1]):
+            out.append((truth[i - 1], pred[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            out.append((truth[i - 1], ""))
+            i -= 1
+        else:
+            out.append(("", pred[j - 1]))
+            j -= 1
+    return out[::-1]
+
+
+def char_class(c: str) -> str:
+    """``han``, ``latin``, ``digit`` or ``punct``: the groups whose error rates point at different data gaps."""
+    if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff":
+        return "han"
+    if c.isascii() and c.isalpha():
+        return "latin"
+    if c.isascii() and c.isdigit():
+        return "digit"
+    return "punct"
+
+
+@dataclass
+class ErrorBreakdown:
+    """Where the errors of a set are: per character class, and the most frequent confusions.
+
+    ``by_class[cls]`` counts truth characters of that class and their substitutions and deletions, plus
+    insertions of predicted characters of that class; ``rate`` = (sub + del + ins) / chars.
+    ``confusions``: ``(truth, pred, count)``, most frequent first (``""`` = missing / extra character).
+    """
+
+    by_class: dict[str, dict[str, float]]
+    confusions: list[tuple[str, str, int]]
+
+
+def error_breakdown(pairs: Sequence[tuple[str, str]], top: int = 20) -> ErrorBreakdown:
+    """Aggregate the edit operations of ``(truth, prediction)`` pairs, normalised and without spaces as CER is."""
+    counts: dict[str, dict[str, int]] = {}
+    confusions: dict[tuple[str, str], int] = {}
+    for truth, pred in pairs:
+        t, p = _nospace(normalize_text(truth)), _nospace(normalize_text(pred))
+        for a, b in align(t, p):
+            c = counts.setdefault(char_class(a or b), {"chars": 0, "sub": 0, "del": 0, "ins": 0})
+            if a:
+                c["chars"] += 1
+            if a == b:
+                continue
+            c["sub" if a and b else "del" if a else "ins"] += 1
+            confusions[(a, b)] = confusions.get((a, b), 0) + 1
+    by_class = {k: {**v, "rate": (v["sub"] + v["del"] + v["ins"]) / max(v["chars"], 1)}
+                for k, v in sorted(counts.items())}
+    ranked = sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return ErrorBreakdown(by_class, [(a, b, n) for (a, b), n in ranked])
+
+
 @dataclass
 class SetMetrics:
     """Aggregated metrics over one evaluation set."""
@@ -57,12 +130,15 @@ class SetMetrics:
     ned: float = 0.0
     lines_per_s: float = 0.0
     errors: list[dict[str, str | float]] = field(default_factory=list)
+    breakdown: ErrorBreakdown | None = None
 
     def to_dict(self, with_errors: bool = False) -> dict:
         """JSON-ready form."""
         d = asdict(self)
         if not with_errors:
             d.pop("errors")
+        if d["breakdown"] is None:
+            d.pop("breakdown")
         return d
 
 
@@ -94,8 +170,11 @@ Predict = Callable[[list[Path]], list[str]]
 
 
 def evaluate_set(predict: Predict, items: Sequence[tuple[Path, str]], name: str, errors: int = 0,
-                 batch: int = 64) -> SetMetrics:
-    """Run ``predict`` over ``(image path, truth)`` items and score them; keep the ``errors`` worst lines."""
+                 batch: int = 64, breakdown: bool = False) -> SetMetrics:
+    """Run ``predict`` over ``(image path, truth)`` items and score them; keep the ``errors`` worst lines.
+
+    ``breakdown`` adds the per-class error rates and top confusions (:func:`error_breakdown`).
+    """
     preds: list[str] = []
     t0 = time.perf_counter()
     for i in range(0, len(items), batch):
@@ -104,6 +183,8 @@ def evaluate_set(predict: Predict, items: Sequence[tuple[Path, str]], name: str,
     pairs = [(t, p) for (_, t), p in zip(items, preds, strict=True)]
     m = score(pairs, name)
     m.lines_per_s = len(items) / elapsed if elapsed > 0 else 0.0
+    if breakdown:
+        m.breakdown = error_breakdown(pairs)
     if errors:
         scored = []
         for (path, truth), pred in zip(items, preds, strict=True):

@@ -55,3 +55,17 @@ def test_help_lists_working_commands():
     assert res.exit_code == 0
     for cmd in ("predict", "eval", "train", "serve", "bench"):
         assert cmd in res.output
+
+
+def test_eval_breakdown_counts_every_truth_character(tmp_path, tiny_onnx):
+    truths = ["发票", "TOTAL 12.50", "合计¥88"]
+    data = make_set(tmp_path / "set", truths)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["eval", "--model", str(tiny_onnx), "--data", str(data), "--json", str(report),
+                                   "--breakdown"])
+    assert res.exit_code == 0, res.output
+    assert "errors per character class" in res.output
+    (s,) = json.loads(report.read_text(encoding="utf-8"))["sets"]
+    by_class = s["breakdown"]["by_class"]
+    assert sum(c["chars"] for c in by_class.values()) == sum(len(t.replace(" ", "")) for t in truths)
+    assert by_class["han"]["chars"] == 4 and by_class["digit"]["chars"] == 6

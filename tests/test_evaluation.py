@@ -1,6 +1,6 @@
 import pytest
 
-from crnn_ocr.evaluation import edit_distance, score
+from crnn_ocr.evaluation import align, edit_distance, error_breakdown, score
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,29 @@ def test_normalisation_applies_to_both_sides():
 def test_empty_set():
     m = score([], "empty")
     assert m.lines == 0 and m.acc == 0.0
+
+
+@pytest.mark.parametrize(("t", "p"), [("", ""), ("abc", ""), ("", "xy"), ("kitten", "sitting"), ("发票号码", "发漂号"),
+                                      ("ab", "ba"), ("TOTAL 12.50", "T0TAL12.5")])
+def test_alignment_is_a_minimum_edit_script(t, p):
+    pairs = align(t, p)
+    assert "".join(a for a, _ in pairs) == t and "".join(b for _, b in pairs) == p
+    assert all(a or b for a, b in pairs)
+    assert sum(a != b for a, b in pairs) == edit_distance(t, p)
+
+
+def test_error_breakdown_on_hand_counted_example():
+    # O->0 (latin substituted), "0" of 12.50 deleted (digit), 合->今 (han), an extra "!" (punct inserted)
+    b = error_breakdown([("TOTAL 12.50", "T0TAL 12.5"), ("合计", "今计!"), ("OK", "OK")])
+    assert b.by_class["latin"] == {"chars": 7, "sub": 1, "del": 0, "ins": 0, "rate": 1 / 7}
+    assert b.by_class["digit"] == {"chars": 4, "sub": 0, "del": 1, "ins": 0, "rate": 1 / 4}
+    assert b.by_class["han"] == {"chars": 2, "sub": 1, "del": 0, "ins": 0, "rate": 1 / 2}
+    assert b.by_class["punct"]["chars"] == 1 and b.by_class["punct"]["ins"] == 1
+    assert sorted(b.confusions) == [("", "!", 1), ("0", "", 1), ("O", "0", 1), ("合", "今", 1)]
+    total = sum(c["sub"] + c["del"] + c["ins"] for c in b.by_class.values())
+    assert total == sum(edit_distance(t, p) for t, p in [("TOTAL12.50", "T0TAL12.5"), ("合计", "今计!")])
+
+
+def test_error_breakdown_ranks_confusions_by_count():
+    b = error_breakdown([("O0", "00"), ("OO", "0O"), ("l1", "11")], top=1)
+    assert b.confusions == [("O", "0", 2)]
