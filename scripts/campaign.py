@@ -81,8 +81,15 @@ def evaluate(model: Path, tag: str) -> dict:
     """Metrics per dev set for ``model``."""
     out = RUN / f"eval_{tag}.json"
     run("eval", "--model", str(model), "--data", str(DEV / "lines_zh"), "--data", str(DEV / "lines_en"),
-        "--json", str(out), "--errors", "10")
+        "--json", str(out), "--errors", "10", "--breakdown")
     return {s["name"]: s for s in json.loads(out.read_text(encoding="utf-8"))["sets"]}
+
+
+def add_row(doc: str, row: str) -> str:
+    """``doc`` with ``row`` after the last row of its (first) table; notes below the table stay below."""
+    lines = doc.splitlines()
+    last = max((i for i, ln in enumerate(lines) if ln.startswith("|")), default=len(lines) - 1)
+    return "\n".join([*lines[:last + 1], row, *lines[last + 1:]]) + "\n"
 
 
 def finish() -> None:
@@ -109,8 +116,7 @@ def finish() -> None:
            f"| {zh.get('cer', 0):.1%} | {en.get('acc_alnum_ci', 0):.1%} / "
            f"{m32.get('lines_en', {}).get('acc_alnum_ci', 0):.1%} | {en.get('cer', 0):.1%} "
            f"| {BUNDLED.stat().st_size / 1e6:.1f} MB |")
-    with LOG.open("a", encoding="utf-8") as f:
-        f.write(row + "\n")
+    LOG.write_text(add_row(LOG.read_text(encoding="utf-8"), row), encoding="utf-8")
     print(row)
     print(f"checkpoint {COMMITTED.stat().st_size / 1e6:.1f} MB, torch {torch.__version__}; now commit:")
     print(f"  git add {COMMITTED.relative_to(ROOT)} {BUNDLED.relative_to(ROOT)}* {LOG.relative_to(ROOT)}")
