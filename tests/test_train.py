@@ -282,3 +282,12 @@ def test_channels_last_resume_from_contiguous_optimizer_state(convert):
     convs = [(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True) if pa.ndim == 4]
     moved = torch.cat([((pa - pb).abs() > 1e-3).flatten() for pa, pb in convs]).float().mean()
     assert (moved < 0.02) if convert else (moved > 0.2)
+
+
+@pytest.mark.parametrize("sampled", [0, 32])
+def test_bench_train_times_the_trainers_step(sampled):
+    from crnn_ocr.train.bench import bench_model
+
+    r = bench_model("crnn_tiny", batch=4, width=64, steps=1, label_len=3, sampled_classes=sampled)
+    assert r["frames"] == 64 // model_config("crnn_tiny").width_stride
+    assert r["train_img_s"] > 0 and r["infer_lines_s"] > 0 and r["sampled_classes"] == sampled

@@ -9,11 +9,14 @@ import platform
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from crnn_ocr.charset import default_charset
+from crnn_ocr.data.batches import Batch
 from crnn_ocr.models.registry import create_model
-from crnn_ocr.train.loop import param_groups, sample_classes
+from crnn_ocr.train.loop import ctc_loss, param_groups, sample_classes
+from crnn_ocr.train.run import optimizer_step
 
 
 def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, label_len: int = 15,
@@ -32,23 +35,17 @@ def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, la
     x = torch.randn(batch, 1, model.cfg.height, width)
     gen = torch.Generator().manual_seed(0)
     zipf = 1.0 / torch.arange(1, classes)
-    targets = torch.multinomial(zipf, batch * label_len, replacement=True, generator=gen).view(batch, label_len) + 1
+    targets = torch.multinomial(zipf, batch * label_len, replacement=True, generator=gen) + 1
+    # the trainer's own loss: same masking, dtype and sampled-softmax path
+    b = Batch(x.numpy(), targets.numpy(), np.full(batch, label_len), np.full(batch, width), ("",) * batch)
     frames = model.frames(width)
     times = []
     model.train()
     for i in range(steps + 1):
         t0 = time.perf_counter()
-        y, logits = targets, None
-        if sampled_classes:
-            s = sample_classes(targets.numpy().ravel(), classes, sampled_classes, 0, i)
-            logits = model(x, s.classes) + s.offset
-            y = s.remap[targets]
-        lp = (model(x) if logits is None else logits).log_softmax(-1).transpose(0, 1)
-        loss = torch.nn.functional.ctc_loss(lp, y, torch.full((batch,), frames), torch.full((batch,), label_len),
-                                            zero_infinity=True)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        s = sample_classes(b.targets, classes, sampled_classes, 0, i) if sampled_classes else None
+        loss = ctc_loss(model(x, None if s is None else s.classes), b, model.cfg.width_stride, s)
+        optimizer_step(loss, model, opt, grad_clip=0.0, ema=None, step=i)
         if i:  # the first step warms up allocators and kernels
             times.append(time.perf_counter() - t0)
     model.eval()
