@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -414,6 +415,31 @@ def synth(
         except ValueError as e:
             fail(str(e))
     print(f"{n} new samples written to {out} ({count - n} already there)")
+
+
+@app.command("synth-pack")
+def synth_pack(
+    out: Annotated[Path, typer.Argument(help="Folder to write the pack into.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Synth YAML (default: bundled).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes subsetting fonts in parallel.")] = 2,
+) -> None:
+    """Pack the synth fonts (subset to the charset) and corpus, to train where they are not installed.
+
+    Then: CRNN_OCR_SYNTH_PACK=OUT crnn-ocr train ... on the other machine.
+    """
+    from crnn_ocr.charset import default_charset
+    from crnn_ocr.synth.config import SynthConfig
+    from crnn_ocr.synth.pack import PACK_ENV, build_pack
+
+    if os.environ.get(PACK_ENV):
+        fail(f"unset {PACK_ENV}: a pack is built from the installed fonts and corpus packages")
+    try:
+        cfg = SynthConfig.load(config)
+        summary = build_pack(cfg, default_charset(), out, workers=max(1, workers))
+    except (OSError, ValueError, RuntimeError) as e:
+        fail(str(e))
+    print(f"{summary['faces']} faces, {summary['total_bytes'] / 1e6:.1f} MB in {summary['out']}; "
+          f"use it with {PACK_ENV}={summary['out']}")
 
 
 @app.command("synth-pages")

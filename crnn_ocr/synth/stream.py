@@ -7,6 +7,7 @@ Fonts, word lists and the Faker pool are loaded lazily once per process (and sha
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from crnn_ocr.synth import render as rd
 from crnn_ocr.synth.config import EffectConfig, SynthConfig
 from crnn_ocr.synth.corpus import CorpusData, is_hanzi, load_corpus, sample_text, src_en_words, src_zh_words
 from crnn_ocr.synth.fonts import FontFace, FontLibrary
+from crnn_ocr.synth.pack import PACK_ENV, load_pack
 
 EFFECTS = tuple(f.name for f in fields(EffectConfig))
 """Effect names in the order their on/off draws are taken from the sample's rng."""
@@ -40,22 +42,33 @@ _LOCK = threading.Lock()
 
 
 def load_resources(cfg: SynthConfig, charset: Charset) -> Resources:
-    """Fonts and corpus for a config and charset, built once per process and reused."""
+    """Fonts and corpus for a config and charset, built once per process and reused.
+
+    With ``CRNN_OCR_SYNTH_PACK=<folder>`` they come from a pack (:mod:`crnn_ocr.synth.pack`) instead of the
+    installed fonts and corpus packages.
+    """
     t, f = cfg.text, cfg.fonts
+    pack = os.environ.get(PACK_ENV, "")
     key = (charset.sha256, f.exclude, f.cjk_weight, tuple(sorted(f.weights.items())), t.zh_freq_power,
-           t.en_top_n, t.en_rank_power, t.faker_pool)
+           t.en_top_n, t.en_rank_power, t.faker_pool, pack)
     with _LOCK:
         res = _CACHE.get(key)
         if res is None:
-            lib = FontLibrary.build(charset, exclude=f.exclude, cjk_weight=f.cjk_weight, weights=f.weights)
-            renderable = frozenset(s for s, ok in zip(charset.symbols, lib.covered(), strict=True) if ok)
-            missing = lib.missing()
-            if missing:
-                warnings.warn(f"{len(missing)} charset symbols have no installed font and never appear in synthetic "
-                              f"lines: {''.join(missing[:50])}", stacklevel=2)
-            res = Resources(lib, load_corpus(charset, t, renderable, lib.cache))
+            res = load_pack(pack, cfg, charset) if pack else build_resources(cfg, charset)
             _CACHE[key] = res
     return res
+
+
+def build_resources(cfg: SynthConfig, charset: Charset) -> Resources:
+    """Fonts from fontconfig with their coverage, and the corpus (both cached on disk between runs)."""
+    t, f = cfg.text, cfg.fonts
+    lib = FontLibrary.build(charset, exclude=f.exclude, cjk_weight=f.cjk_weight, weights=f.weights)
+    renderable = frozenset(s for s, ok in zip(charset.symbols, lib.covered(), strict=True) if ok)
+    missing = lib.missing()
+    if missing:
+        warnings.warn(f"{len(missing)} charset symbols have no installed font and never appear in synthetic "
+                      f"lines: {''.join(missing[:50])}", stacklevel=2)
+    return Resources(lib, load_corpus(charset, t, renderable, lib.cache))
 
 
 class LazyStream:

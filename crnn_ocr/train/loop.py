@@ -104,7 +104,7 @@ def ctc_loss(logits: torch.Tensor, batch: Batch, stride: int, sample: ClassSampl
     With ``sample``, ``logits`` cover only ``sample.classes`` (blank first) and targets are re-indexed.
     """
     logits = logits.float()
-    targets = torch.from_numpy(batch.targets).long()
+    targets = torch.from_numpy(batch.targets).long().to(logits.device)
     if sample is not None:
         logits = logits + sample.offset
         targets = sample.remap[targets]
@@ -240,7 +240,8 @@ def _val_lines(cfg: TrainConfig, charset: Charset, preprocess: PreprocessConfig)
 
 def validate(model: CRNN, meta: ModelMeta, sets: dict[str, list]) -> list[SetMetrics]:
     """Metrics of ``model`` on prepared validation sets, through the same Recognizer code as inference."""
-    rec = Recognizer(TorchBackend(model, meta), batch_size=64)
+    device = next(model.parameters()).device
+    rec = Recognizer(TorchBackend(model, meta, device=str(device)), batch_size=64)
     out = []
     for name, items in sets.items():
         preds = rec.recognize_prepared([x for x, _ in items])
@@ -445,7 +446,7 @@ def _run_validation(model: CRNN, ema: EMA | None, meta: ModelMeta, val_sets: dic
                     preprocess: PreprocessConfig, summary: str, writer: Any, csv_path: Path, log: Any) -> None:
     eval_model = model
     if ema:
-        eval_model = CRNN(model.cfg)
+        eval_model = CRNN(model.cfg).to(next(model.parameters()).device)
         eval_model.load_state_dict(ema.state)
     results = validate(eval_model.eval(), meta, val_sets)
     model.train()

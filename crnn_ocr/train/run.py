@@ -139,7 +139,9 @@ def restore_training_state(ckpt: dict[str, Any], opt: torch.optim.Optimizer, ema
     opt.load_state_dict(ckpt["optimizer"])
     float_optimizer_state(opt)
     if ema and ckpt.get("ema") is not None:
-        ema.state = as_fp32(ckpt["ema"])
+        # Into the existing tensors: they live on the model's device (the checkpoint is loaded on the CPU).
+        for k, v in as_fp32(ckpt["ema"]).items():
+            ema.state[k].copy_(v)
     torch.set_rng_state(ckpt["rng"]["torch"])
     np.random.set_state(ckpt["rng"]["numpy"])
     random.setstate(ckpt["rng"]["python"])

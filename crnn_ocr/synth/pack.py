@@ -1,0 +1,152 @@
+"""Portable synthetic-data resources: render training lines where the font packages and corpora are not installed.
+
+Rendering needs fonts (Debian packages, ~150 MB of CJK collections) and a text corpus built from PyPI packages
+(jieba, wordfreq, Faker). A rented GPU machine often has neither and cannot install them. A *pack* holds what
+the synth config actually uses: every face subset to the charset (a few MB per CJK face instead of a 20-30 MB
+collection, outlines and hinting unchanged), the coverage matrix and the built corpus, with a key tying them to
+the charset and the font/text settings they were built for.
+
+    crnn-ocr synth-pack pack/                      # where the fonts are installed
+    CRNN_OCR_SYNTH_PACK=pack crnn-ocr train ...     # anywhere else
+
+The subset fonts keep their name tables (copyright and licence strings); see docs/licences.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crnn_ocr.charset import Charset
+from crnn_ocr.synth.config import SynthConfig
+from crnn_ocr.synth.fonts import FontFace, FontLibrary, cache_dir
+
+if TYPE_CHECKING:
+    from crnn_ocr.synth.stream import Resources
+
+PACK_ENV = "CRNN_OCR_SYNTH_PACK"
+MANIFEST = "pack.pkl"
+PACK_VERSION = 1
+
+
+def pack_key(cfg: SynthConfig, charset: Charset) -> str:
+    """What a pack depends on: the charset and the font and corpus settings (not weights of text sources)."""
+    t, f = cfg.text, cfg.fonts
+    raw = repr((PACK_VERSION, charset.sha256, tuple(f.exclude), f.cjk_weight, tuple(sorted(f.weights.items())),
+                t.zh_freq_power, t.en_top_n, t.en_rank_power, t.faker_pool))
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _slug(face: FontFace) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", face.name).strip("-")
+
+
+def subset_face(face: FontFace, codepoints: list[int], out: str) -> int:
+    """Write one face of ``face.path`` holding only ``codepoints`` as a standalone font; returns its size."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(face.path, fontNumber=face.index, lazy=False)
+    opts = subset.Options()
+    opts.name_IDs, opts.name_languages, opts.name_legacy = ["*"], ["*"], True  # keep copyright/licence names
+    opts.layout_features = []  # lines are laid out glyph by glyph (Pillow's basic layout): no shaping tables
+    opts.notdef_outline, opts.hinting, opts.glyph_names = True, True, False
+    sub = subset.Subsetter(opts)
+    sub.populate(unicodes=codepoints)
+    sub.subset(font)
+    font.save(out)
+    font.close()
+    return os.path.getsize(out)
+
+
+def _subset_job(args: tuple[FontFace, list[int], str]) -> int:
+    return subset_face(*args)
+
+
+def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int = 1,
+               progress: Callable[[str], Any] = print, resources: Resources | None = None) -> dict[str, Any]:
+    """Write a pack for ``cfg`` and ``charset`` into the folder ``out``; returns a summary.
+
+    The faces, coverage and corpus are the ones built here from the installed fonts (or ``resources``), so
+    lines rendered from the pack come from the same distribution as lines rendered without it.
+    """
+    from crnn_ocr.synth.stream import build_resources
+
+    out = Path(out)
+    (out / "fonts").mkdir(parents=True, exist_ok=True)
+    res = resources if resources is not None else build_resources(cfg, charset)
+    lib = res.fonts
+    jobs, faces = [], []
+    for k, face in enumerate(lib.faces):
+        cps = sorted({ord(s) for s, ok in zip(charset.symbols, lib.coverage[k], strict=True) if ok and len(s) == 1})
+        ext = ".otf" if _is_cff(face) else ".ttf"
+        rel = f"fonts/{k:02d}-{_slug(face)}{ext}"
+        jobs.append((face, cps, str(out / rel)))
+        faces.append(replace(face, path=rel, index=0))
+    sizes = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for k, size in enumerate(pool.map(_subset_job, jobs)):
+                sizes.append(size)
+                progress(f"[{k + 1}/{len(jobs)}] {lib.faces[k].name}: {size / 1e6:.2f} MB")
+    else:
+        for k, job in enumerate(jobs):
+            sizes.append(_subset_job(job))
+            progress(f"[{k + 1}/{len(jobs)}] {lib.faces[k].name}: {sizes[-1] / 1e6:.2f} MB")
+    manifest = {"version": PACK_VERSION, "key": pack_key(cfg, charset), "faces": faces,
+                "coverage": np.packbits(lib.coverage, axis=1), "n_symbols": len(charset), "corpus": res.corpus}
+    tmp = out / f"{MANIFEST}.tmp"
+    with tmp.open("wb") as f:
+        pickle.dump(manifest, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out / MANIFEST)
+    total = sum(sizes) + (out / MANIFEST).stat().st_size
+    return {"faces": len(faces), "font_bytes": sum(sizes), "total_bytes": total, "out": str(out)}
+
+
+def _is_cff(face: FontFace) -> bool:
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(face.path, fontNumber=face.index, lazy=True)
+    try:
+        return "CFF " in font or "CFF2" in font
+    finally:
+        font.close()
+
+
+def load_pack(path: str | Path, cfg: SynthConfig, charset: Charset) -> Resources:
+    """The fonts and corpus of a pack, checked against the config and charset it must serve.
+
+    Raises:
+        ValueError: the folder is not a pack, or it was built for another charset or font/corpus settings.
+    """
+    from crnn_ocr.synth.stream import Resources
+
+    root = Path(path).resolve()
+    try:
+        with (root / MANIFEST).open("rb") as f:
+            m = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        raise ValueError(f"{root} is not a synth pack ({MANIFEST} unreadable: {e}); build one with "
+                         "`crnn-ocr synth-pack`") from e
+    if not isinstance(m, dict) or m.get("version") != PACK_VERSION:
+        raise ValueError(f"{root}: unsupported synth pack version; rebuild it with `crnn-ocr synth-pack`")
+    if m["key"] != pack_key(cfg, charset):
+        raise ValueError(f"{root} was built for another charset or other font/corpus settings; rebuild it with "
+                         "`crnn-ocr synth-pack` from the same config")
+    faces = [replace(f, path=str(root / f.path)) for f in m["faces"]]
+    missing = [f.path for f in faces if not os.path.isfile(f.path)]
+    if missing:
+        raise ValueError(f"{root}: font files missing from the pack: {', '.join(missing[:3])}")
+    coverage = np.unpackbits(m["coverage"], axis=1)[:, : m["n_symbols"]].astype(bool)
+    lib = FontLibrary(faces, coverage, charset, cfg.fonts.cjk_weight, cfg.fonts.weights)
+    lib.cache = cache_dir()
+    return Resources(lib, m["corpus"])
