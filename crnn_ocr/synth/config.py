@@ -105,8 +105,10 @@ class EffectConfig:
     curve: float = 0.06
     ink_bleed: float = 0.12
     erosion: float = 0.08
+    dot_matrix: float = 0.06
     shadow: float = 0.15
     uneven_light: float = 0.2
+    thermal_fade: float = 0.06
     gaussian_blur: float = 0.25
     motion_blur: float = 0.08
     defocus_blur: float = 0.06

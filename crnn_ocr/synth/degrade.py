@@ -31,6 +31,57 @@ def morph(mask: np.ndarray, rng: np.random.Generator, size: int, thin: bool = Fa
     return cv2.dilate(mask, k)
 
 
+def dot_matrix(mask: np.ndarray, rng: np.random.Generator, height: float, dense: bool = False) -> np.ndarray:
+    """Re-draw the strokes as round dots on a regular grid, as an impact (9/24-pin) print head prints.
+
+    Receipts from such printers show letters broken into dots, which a model trained on solid strokes
+    misreads. The mask is sampled on a grid (pitch 0.08-0.16 of the text height, 0.06-0.1 for lines with
+    hanzi, which need more dots to stay legible; at least 2 px); every inked grid point gets a soft disc
+    (radius 0.3-0.55 of the pitch) with its own jitter and ink density, sometimes stretched sideways (the
+    head moving while it fires).
+
+    Args:
+        mask: uint8 ink coverage (255 = ink).
+        rng: the sample's generator (every choice comes from it, so the sample stays reproducible).
+        height: text height in pixels (capitals and hanzi above the baseline); the pitch scales with it.
+        dense: the line has hanzi (finer pitch).
+
+    Returns:
+        A uint8 mask of the same shape.
+    """
+    h, w = mask.shape
+    lo, hi = (0.06, 0.1) if dense else (0.08, 0.16)
+    py = max(2.0, rng.uniform(lo, hi) * height)
+    px = max(2.0, py * rng.uniform(0.85, 1.15))  # horizontal and vertical steps of a head differ slightly
+    r = rng.uniform(0.3, 0.55) * py  # separate dots to beaded strokes; larger discs merge into solid strokes
+    stretch = rng.uniform(1.1, 1.5) if rng.random() < 0.3 else 1.0
+    # A pin fires where the ink share of its cell is at least half the best share nearby: every stroke,
+    # however thin or off-grid, gets about one dot across per pitch of its width (not zero, not two).
+    kx, ky = max(2, round(px)), max(2, round(py))
+    cover = cv2.blur(mask.astype(np.float32), (kx, ky))
+    peak = cv2.dilate(cover, np.ones((ky, kx), np.uint8))
+    ys = np.arange(rng.uniform(0, py), h, py)
+    xs = np.arange(rng.uniform(0, px), w, px)
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    at = np.minimum(gy.round().astype(int), h - 1), np.minimum(gx.round().astype(int), w - 1)
+    hit = (cover[at] >= rng.uniform(0.45, 0.55) * peak[at]) & (peak[at] > 40.0)
+    n = int(hit.sum())
+    out = np.zeros((h, w), np.float32)
+    if n == 0:
+        return out.astype(np.uint8)
+    jit = rng.normal(0.0, 0.08 * py, (2, n))
+    yy = np.clip((gy[hit] + jit[0]).round().astype(int), 0, h - 1)
+    xx = np.clip((gx[hit] + jit[1]).round().astype(int), 0, w - 1)
+    out[yy, xx] = rng.uniform(0.55, 1.0, n).astype(np.float32)
+    rx, ry = max(r, min(r * stretch, 0.8 * px)), r  # smeared dots still leave gaps along the row
+    ex, ey = int(np.ceil(rx + 0.5)), int(np.ceil(ry + 0.5))
+    dy, dx = np.mgrid[-ey:ey + 1, -ex:ex + 1].astype(np.float32)
+    d = np.sqrt((dx / rx) ** 2 + (dy / ry) ** 2) * ry  # distance in pixels along the minor axis
+    disc = np.clip(ry + 0.5 - d, 0.0, 1.0)  # anti-aliased edge
+    dots = cv2.filter2D(out, -1, disc, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(dots * 255.0, 0, 255).astype(np.uint8)
+
+
 def colours(rng: np.random.Generator, inverted: bool, low_contrast: bool) -> tuple[float, float]:
     """Background and ink gray levels: dark on light, light on dark, or faint (thermal receipts, pencil)."""
     if low_contrast:
@@ -83,6 +134,40 @@ def compose(text: np.ndarray, deco: np.ndarray, back: np.ndarray | float, ink: f
         d = deco.astype(np.float32) * (1.0 / 255.0)
         img += (deco_ink - img) * d
     return img
+
+
+def thermal_fade(img: np.ndarray, back: np.ndarray | float, depth: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Faint, worn thermal print: weak ink that fades along the line, with light streaks.
+
+    Old thermal paper or a weak head prints at a fraction of the ink's contrast, unevenly along the head;
+    dead heating elements leave thin vertical gaps and uneven paper feed light horizontal bands. The ink is
+    moved towards the background, never past it, and keeps at least 35 gray levels of contrast (or its own,
+    if that is less) so the label stays readable.
+
+    Args:
+        img: float image after composition.
+        back: its background (a scalar or an image), the level faded ink tends to.
+        depth: gray-level distance between ink and background (sets the legibility floor).
+        rng: the sample's generator.
+
+    Returns:
+        A float32 image of the same shape.
+    """
+    h, w = img.shape
+    contrast = rng.uniform(0.35, 0.7)
+    knots = rng.uniform(0.55, 1.0, (1, int(rng.integers(2, 7)))).astype(np.float32)
+    along = cv2.resize(knots, (w, 1), interpolation=cv2.INTER_CUBIC)[0]
+    gain = np.clip(contrast * along, min(1.0, 35.0 / max(depth, 1.0)), 1.0).astype(np.float32)
+    gain = np.repeat(gain[None, :], h, axis=0)
+    for _ in range(int(rng.integers(1, 5))):
+        if rng.random() < 0.65:  # a dead element: a 1-2 px column with (almost) no ink
+            x, t = int(rng.integers(0, w)), int(rng.integers(1, 3))
+            gain[:, x:x + t] *= np.float32(rng.uniform(0.0, 0.3))
+        else:  # a feed band: a thin row printed lighter
+            y, t = int(rng.integers(0, h)), int(rng.integers(1, max(2, h // 12) + 1))
+            gain[y:y + t, :] *= np.float32(rng.uniform(0.4, 0.7))
+    return (back + (img - back) * gain).astype(np.float32)
 
 
 def shadow(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -232,12 +232,18 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
         text_mask = dg.ink_bleed(text_mask, rng, thin)
     if on["erosion"]:
         text_mask = dg.morph(text_mask, rng, size, thin)
+    if on["dot_matrix"]:
+        dense = any(is_hanzi(c) for c in text)
+        if size >= 27 or not dense:  # smaller hanzi get too few dots to stay legible
+            text_mask = dg.dot_matrix(text_mask, rng, rd.CAP * size, dense)
 
     h, w = text_mask.shape
     bg, ink = dg.colours(rng, on["inverted"], on["low_contrast"])
     back = dg.background(h, w, bg, rng, on["gradient_bg"], on["paper_texture"])
     deco_ink = ink + rng.uniform(-30, 30) if rng.random() < 0.5 else ink
     img = dg.compose(text_mask, deco, back, ink, deco_ink, rng, faded=on["low_contrast"] and rng.random() < 0.5)
+    if on["thermal_fade"]:
+        img = dg.thermal_fade(img, back, abs(bg - ink), rng)
     if on["shadow"]:
         img = dg.shadow(img, rng)
     if on["uneven_light"]:

@@ -1,0 +1,110 @@
+"""Printer degradations: dot-matrix dots and faint thermal print stay legible and deterministic."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+from conftest import render_line
+
+from crnn_ocr.synth import SynthConfig, SynthStream
+from crnn_ocr.synth import degrade as dg
+from crnn_ocr.synth.stream import EFFECTS
+
+SIZE = 44
+HEIGHT = 0.78 * SIZE  # capitals above the baseline, as the stream passes it
+
+
+@pytest.fixture(scope="module")
+def ink() -> np.ndarray:
+    """A solid-stroke ink mask (255 = ink) of a receipt line."""
+    return 255 - render_line("TOTAL 12.50 AMOUNT", height=int(1.5 * SIZE), font_size=SIZE, lang="en")
+
+
+@pytest.fixture(scope="module")
+def line() -> np.ndarray:
+    """A float gray line: dark ink on light paper."""
+    return render_line("合计 TOTAL 12.50", height=48, font_size=32).astype(np.float32) * (200 / 255) + 40
+
+
+def components(mask: np.ndarray) -> int:
+    return cv2.connectedComponents((mask > 127).astype(np.uint8))[0] - 1
+
+
+def within(a: np.ndarray, b: np.ndarray, radius: int) -> float:
+    """Share of the ink of ``a`` that lies within ``radius`` pixels of the ink of ``b``."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    near = cv2.dilate((b > 127).astype(np.uint8), k).astype(bool)
+    on = a > 127
+    return float((on & near).sum() / max(on.sum(), 1))
+
+
+def test_dot_matrix_keeps_shape_and_is_deterministic(ink):
+    a = dg.dot_matrix(ink, np.random.default_rng(3), HEIGHT)
+    assert a.shape == ink.shape and a.dtype == np.uint8
+    assert np.array_equal(a, dg.dot_matrix(ink, np.random.default_rng(3), HEIGHT))
+    assert not np.array_equal(a, dg.dot_matrix(ink, np.random.default_rng(4), HEIGHT))
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_dot_matrix_breaks_strokes_into_dots_near_the_strokes(ink, dense):
+    n0 = components(ink)
+    dotted = [dg.dot_matrix(ink, np.random.default_rng(seed), HEIGHT, dense) for seed in range(8)]
+    # Dots with gaps: many more pieces than solid strokes (some draws give beaded, joined dots).
+    assert sum(components(d) for d in dotted) >= 4 * 8 * n0
+    core = ink > 200
+    for d in dotted:
+        assert within(d, ink, 6) > 0.97  # dots lie on the strokes, not in the paper
+        assert within(ink, d, 3) > 0.9  # and cover nearly all of them: still readable
+    # The strokes really are broken: on average a good share of the old ink is now paper.
+    gone = np.mean([(core & (d < 64)).sum() / core.sum() for d in dotted])
+    assert gone > 0.15
+
+
+def test_dot_matrix_of_an_empty_mask_is_empty():
+    empty = np.zeros((30, 80), np.uint8)
+    assert not dg.dot_matrix(empty, np.random.default_rng(0), 20.0).any()
+
+
+def test_thermal_fade_lowers_contrast_but_keeps_ink_darker(line):
+    paper = float(np.median(line))
+    text = line < 100
+    assert text.mean() > 0.02
+    before = paper - float(line[text].mean())
+    for seed in range(8):
+        out = dg.thermal_fade(line, paper, before, np.random.default_rng(seed))
+        assert out.shape == line.shape and out.dtype == np.float32
+        after = paper - float(out[text].mean())
+        assert 0.1 * before < after < 0.8 * before
+        clear = line >= paper - 1
+        assert np.abs(out[clear] - line[clear]).max() < 1.5  # the paper stays as it was
+        assert float(out.max()) <= float(line.max()) + 1e-3  # ink moves towards the paper, never past it
+
+
+def test_thermal_fade_is_deterministic_and_keeps_a_legible_floor(line):
+    paper = float(np.median(line))
+    a = dg.thermal_fade(line, paper, 160.0, np.random.default_rng(5))
+    assert np.array_equal(a, dg.thermal_fade(line, paper, 160.0, np.random.default_rng(5)))
+    assert not np.array_equal(a, dg.thermal_fade(line, paper, 160.0, np.random.default_rng(6)))
+    faint = np.full((20, 50), 200.0, np.float32)
+    faint[5:15, 10:40] = 150.0  # only 50 levels of contrast to start with
+    for seed in range(10):
+        out = dg.thermal_fade(faint, 200.0, 50.0, np.random.default_rng(seed))
+        # Apart from the light streaks, the ink keeps at least 35 levels.
+        assert np.median(200.0 - out[5:15, 10:40]) >= 35.0 - 1e-3
+
+
+@pytest.mark.parametrize("effect", ["dot_matrix", "thermal_fade"])
+def test_stream_with_only_the_effect_gives_valid_lines(effect):
+    cfg = SynthConfig.load(None)
+    effects = dataclasses.replace(cfg.effects, **{n: float(n == effect) for n in EFFECTS})
+    stream = SynthStream(dataclasses.replace(cfg, effects=effects, max_chars=16), seed=11)
+    for i in range(12):
+        s = stream.sample(i)
+        assert s.effects == (effect,)
+        img = s.image
+        assert img.dtype == np.uint8 and img.ndim == 2 and 16 <= img.shape[0] <= 64 and img.shape[1] >= 4
+        assert float(img.max()) - float(img.min()) > 30  # ink still stands out from the paper
+        assert np.array_equal(img, stream.sample(i).image)
