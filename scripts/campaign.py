@@ -92,6 +92,13 @@ def add_row(doc: str, row: str) -> str:
     return "\n".join([*lines[:last + 1], row, *lines[last + 1:]]) + "\n"
 
 
+def trainer_hours(ckpt: dict) -> str:
+    """Trainer wall time per device type, e.g. ``3.9 h CPU + 0.18 h GPU``."""
+    secs = ckpt.get("device_seconds") or {"cpu": ckpt.get("train_seconds", 0.0)}
+    names = {"cpu": "CPU", "cuda": "GPU"}
+    return " + ".join(f"{v / 3600:.2f} h {names.get(k, k)}" for k, v in sorted(secs.items()) if v > 0) or "0 h"
+
+
 def finish() -> None:
     """Stop, compact, export, quantise, evaluate and log."""
     import torch
@@ -110,8 +117,7 @@ def finish() -> None:
         f"{hashlib.sha256(BUNDLED.read_bytes()).hexdigest()}  {BUNDLED.name}\n")
     m32, m8 = evaluate(fp32, "fp32"), evaluate(BUNDLED, "int8")
     zh, en = m8.get("lines_zh", {}), m8.get("lines_en", {})
-    hours = float(ckpt.get("train_seconds", 0.0)) / 3600
-    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {hours:.1f} h CPU (wall) "
+    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {trainer_hours(ckpt)} "
            f"| {zh.get('acc_nospace', 0):.1%} / {m32.get('lines_zh', {}).get('acc_nospace', 0):.1%} "
            f"| {zh.get('cer', 0):.1%} | {en.get('acc_alnum_ci', 0):.1%} / "
            f"{m32.get('lines_en', {}).get('acc_alnum_ci', 0):.1%} | {en.get('cer', 0):.1%} "

@@ -135,6 +135,9 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path, lines_dir, sampled):
     assert ca["step"] == cb["step"] == 30 and ca["samples_seen"] == cb["samples_seen"]
     for k in ca["model"]:
         torch.testing.assert_close(ca["model"][k], cb["model"][k], rtol=1e-4, atol=1e-5)
+    # Trainer time is kept per device type across resumes (the training log reports CPU and GPU hours).
+    assert set(cb["device_seconds"]) == {"cpu"}
+    assert cb["device_seconds"]["cpu"] == pytest.approx(cb["train_seconds"]) and cb["train_seconds"] > 0
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,7 @@ class RunState:
     batch_in_chunk: int = 0
     train_seconds: float = 0.0
     best: float = -1.0
+    device_seconds: dict[str, float] = field(default_factory=dict)  # train_seconds split by device type
 
 
 def _dist() -> tuple[int, int]:
@@ -265,6 +266,7 @@ def _save(path: Path, model: nn.Module, ema: EMA | None, opt: torch.optim.Optimi
         "data_summary": summary,
         "step": st.step, "samples_seen": st.samples_seen, "chunk": st.chunk,
         "batch_in_chunk": st.batch_in_chunk, "train_seconds": st.train_seconds, "best": st.best,
+        "device_seconds": dict(st.device_seconds),
         "rng": rng_state(),
     }, path)
 
@@ -319,7 +321,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     if ckpt is not None:
         restore_training_state(ckpt, opt, ema)
         st = RunState(ckpt["step"], ckpt["samples_seen"], ckpt["chunk"], ckpt["batch_in_chunk"],
-                      ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0))
+                      ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0),
+                      dict(ckpt.get("device_seconds") or {"cpu": ckpt.get("train_seconds", 0.0)}))
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
     stride = model.cfg.width_stride
     net: nn.Module = model
@@ -370,6 +373,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     rate = n_log * world / max(now - t_log, 1e-9)
                     mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
+                    st.device_seconds[device.type] = st.device_seconds.get(device.type, 0.0) + now - t_log
                     log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed))
                     append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
