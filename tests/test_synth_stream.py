@@ -127,3 +127,34 @@ def test_crop_never_cuts_the_text_even_tight_and_warped(stream, seed):
     m = rd.apply_warp(m, rd.warp_matrix(rng, m.box, size, True, True, True))
     text_crop, _ = rd.crop(m, (0, 0, 0, 0))
     assert int(text_crop.sum()) == int(m.text.sum())
+
+
+def test_width_scale_stretches_short_lines_and_never_widens_long_ones():
+    from crnn_ocr.synth.stream import stretch_x, width_scale
+
+    rng = np.random.default_rng(0)
+    short = [width_scale(rng, (0.7, 2.0), 8) for _ in range(400)]
+    assert 0.7 <= min(short) < 0.8 and 1.9 < max(short) <= 2.0
+    assert sum(f > 1 for f in short) > sum(f < 1 for f in short)  # log-uniform: wide more often than narrow
+    assert max(width_scale(rng, (0.7, 2.0), 40) for _ in range(200)) <= 1.0
+    mask = np.zeros((30, 50), np.uint8)
+    mask[10:20, 5:15] = 255
+    wide, deco = stretch_x(mask, mask.copy(), 2.0)
+    assert wide.shape == deco.shape == (30, 100)
+    cols = np.flatnonzero(wide.max(axis=0) > 127)
+    assert 9 <= cols[0] <= 11 and 28 <= cols[-1] <= 30  # the ink moved with the stretch
+
+
+def test_extended_print_widens_the_line(stream):
+    import dataclasses
+
+    base = stream.cfg.with_overrides(max_chars=6, degrade=0.0)
+    wide = dataclasses.replace(base, render=dataclasses.replace(base.render, width_scale_p=1.0, width_scale=(2.0, 2.0)))
+    plain = dataclasses.replace(base, render=dataclasses.replace(base.render, width_scale_p=0.0))
+    for i in range(1, 6):
+        a, b = SynthStream(wide, seed=3).sample(i), SynthStream(plain, seed=3).sample(i)
+        assert a.text == b.text
+        ratio = (a.image.shape[1] / a.image.shape[0]) / (b.image.shape[1] / b.image.shape[0])
+        assert 1.7 < ratio < 2.3, (a.text, ratio)
+    with pytest.raises(ValueError, match="width_scale"):
+        dataclasses.replace(base.render, width_scale=(0.0, 2.0))

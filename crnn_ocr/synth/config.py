@@ -76,6 +76,9 @@ class RenderConfig:
         pad_y: vertical padding range above and below, drawn independently (text not always centred).
         tight_p: chance of a tight crop (padding near zero on all sides).
         max_height: taller crops are scaled down to at most this height.
+        width_scale_p: chance of condensed or extended glyphs (the line stretched horizontally).
+        width_scale: log-uniform stretch range; wide print (receipt double-width headers and totals, extended
+            sans faces) is capped for long lines, which would otherwise exceed the trainer's width limit.
     """
 
     char_spacing_p: float = 0.25
@@ -85,6 +88,13 @@ class RenderConfig:
     pad_y: Range = (0.02, 0.4)
     tight_p: float = 0.2
     max_height: int = 64
+    width_scale_p: float = 0.2
+    width_scale: Range = (0.7, 2.0)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.width_scale
+        if not 0.0 < lo <= hi:
+            raise ValueError(f"render.width_scale must be 0 < low <= high, got {self.width_scale}")
 
 
 @dataclass(frozen=True)

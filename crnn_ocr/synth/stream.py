@@ -185,6 +185,23 @@ def _neighbour_text(rng: np.random.Generator, cd: CorpusData, text: str, lib: Fo
     return "".join(c for c in src(rng, cd, n) if lib.has(face, c))
 
 
+def width_scale(rng: np.random.Generator, span: tuple[float, float], n_chars: int) -> float:
+    """A log-uniform horizontal stretch; widening is capped so that lines of many characters stay in range."""
+    lo, hi = span
+    f = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    return min(f, max(1.0, 24.0 / max(1, n_chars)))
+
+
+def stretch_x(text_mask: np.ndarray, deco: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks scaled horizontally by ``f`` (condensed below 1, extended above), height unchanged."""
+    h, w = text_mask.shape
+    tw = max(1, round(w * f))
+    if tw == w:
+        return text_mask, deco
+    return (cv2.resize(text_mask, (tw, h), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(deco, (tw, h), interpolation=cv2.INTER_LINEAR))
+
+
 def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resources, cfg: SynthConfig,
                 on: dict[str, bool]) -> tuple[np.ndarray, int]:
     """Render and degrade one line; returns the gray uint8 image and the font size used."""
@@ -225,6 +242,8 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
         mat = rd.warp_matrix(rng, m.box, size, on["rotation"], on["shear"], on["perspective"])
         m = rd.apply_warp(m, mat)
     text_mask, deco = rd.crop(m, (pads[0], pads[1], pads[2], pads[3]))
+    if rng.random() < rc.width_scale_p:
+        text_mask, deco = stretch_x(text_mask, deco, width_scale(rng, rc.width_scale, len(text)))
     if on["table_rules"] or on["box_border"]:
         rd.draw_rules(deco, text_mask, rng, size, box=on["box_border"])
     thin = stroke == 0 and (size < 24 or "Light" in face.style)
