@@ -44,6 +44,10 @@ def pack_dir(small_resources, tmp_path_factory):
     summary = build_pack(cfg, default_charset(), out, resources=res, progress=lambda _m: None)
     assert summary["faces"] == 3 and (out / MANIFEST).is_file()
     assert summary["font_bytes"] < sum(os.path.getsize(f.path) for f in res.fonts.faces)
+    notices = (out / "LICENCES.md").read_text(encoding="utf-8")
+    for font in (out / "fonts").iterdir():  # every packed font is listed with its copyright and licence
+        assert f"## fonts/{font.name}" in notices
+    assert notices.count("- copyright: ") == 3 and "not stated in the font" not in notices
     return out
 
 

@@ -9,7 +9,9 @@ the charset and the font/text settings they were built for.
     crnn-ocr synth-pack pack/                      # where the fonts are installed
     CRNN_OCR_SYNTH_PACK=pack crnn-ocr train ...     # anywhere else
 
-The subset fonts keep their name tables (copyright and licence strings); see docs/licences.md.
+The subset fonts keep their name tables (copyright and licence strings), and the pack's ``LICENCES.md`` lists
+every font with its source, copyright and licence (plus the Debian packages' copyright files); see
+docs/licences.md.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
         for k, job in enumerate(jobs):
             sizes.append(_subset_job(job))
             progress(f"[{k + 1}/{len(jobs)}] {lib.faces[k].name}: {sizes[-1] / 1e6:.2f} MB")
+    write_licences(out, lib.faces, [f.path for f in faces])
     manifest = {"version": PACK_VERSION, "key": pack_key(cfg, charset), "faces": faces,
                 "coverage": np.packbits(lib.coverage, axis=1), "n_symbols": len(charset), "corpus": res.corpus}
     tmp = out / f"{MANIFEST}.tmp"
@@ -110,6 +113,51 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
     os.replace(tmp, out / MANIFEST)
     total = sum(sizes) + (out / MANIFEST).stat().st_size
     return {"faces": len(faces), "font_bytes": sum(sizes), "total_bytes": total, "out": str(out)}
+
+
+def font_notices(path: str, index: int = 0) -> dict[str, str]:
+    """Copyright, licence and licence URL from a font's name table (IDs 0, 13 and 14)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path, fontNumber=index, lazy=True)
+    try:
+        name = font["name"]
+        return {k: (name.getDebugName(i) or "").strip() for k, i in
+                (("copyright", 0), ("licence", 13), ("licence_url", 14))}
+    finally:
+        font.close()
+
+
+def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str]) -> None:
+    """``LICENCES.md``: every packed font with its source file, copyright and licence text.
+
+    The licences (OFL, Arphic PL, GPL with font exception, Bitstream Vera) ask that copies, modified or not,
+    carry their notices; the subset fonts also keep their own name tables. Where the fonts came from Debian
+    packages, the packages' copyright files are copied too.
+    """
+    import shutil
+    import subprocess
+
+    lines = ["# Fonts in this pack", "", "Each font is one face of the source file, subset to the charset "
+             "(outlines unchanged).", ""]
+    packages: set[str] = set()
+    for face, rel in zip(originals, rel_paths, strict=True):
+        n = font_notices(face.path, face.index)
+        lines += [f"## {rel}", "", f"- face: {face.name} (from {Path(face.path).name}, face {face.index})",
+                  f"- copyright: {n['copyright'] or 'not stated'}", f"- licence URL: {n['licence_url'] or '-'}",
+                  "", "```", n["licence"] or "not stated in the font", "```", ""]
+        try:
+            owner = subprocess.run(["dpkg", "-S", face.path], capture_output=True, text=True, timeout=30)
+            if owner.returncode == 0:
+                packages.add(owner.stdout.split(":", 1)[0].strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    (out / "LICENCES.md").write_text("\n".join(lines), encoding="utf-8")
+    for pkg in sorted(packages):
+        src = Path("/usr/share/doc") / pkg / "copyright"
+        if src.is_file():
+            (out / "licences").mkdir(exist_ok=True)
+            shutil.copyfile(src, out / "licences" / f"{pkg}.copyright")
 
 
 def _is_cff(face: FontFace) -> bool:
