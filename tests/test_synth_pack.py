@@ -101,3 +101,26 @@ def test_pack_refuses_other_settings_and_non_packs(small_resources, pack_dir, tm
     next((tmp_path / "pack" / "fonts").iterdir()).unlink()
     with pytest.raises(ValueError, match="missing"):
         load_pack(tmp_path / "pack", cfg, charset)
+
+
+def test_reserved_font_names_are_replaced_in_subset_fonts(tmp_path) -> None:
+    from fontTools.ttLib import TTFont
+
+    from crnn_ocr.synth.fonts import discover_fonts
+    from crnn_ocr.synth.pack import debian_package, package_copyright, reserved_names
+
+    assert reserved_names("Copyright (c) 2012 Red Hat, Inc. with Reserved Font Name Liberation.") == ["Liberation"]
+    assert reserved_names("(c) 2010 Google with Reserved Font Arimo, Tinos and Cousine.") == ["Arimo", "Tinos",
+                                                                                            "Cousine"]
+    assert reserved_names("Copyright (c) 2003 by Bitstream, Inc. All Rights Reserved.") == []
+    face = next((f for f in discover_fonts() if f.name == "Liberation Sans Regular" and "liberation2" in f.path), None)
+    licence = package_copyright(debian_package(face.path)) if face else ""
+    if "Reserved Font Name Liberation" not in licence:
+        pytest.skip("needs Liberation 2 from Debian (fonts-liberation2), whose licence reserves the name")
+    out = tmp_path / "sub.ttf"
+    subset_face(face, [ord(c) for c in "Total 12.50"], str(out), licence)
+    names = TTFont(out)["name"]
+    for i in (1, 4, 6):
+        assert "Liberation" not in names.getDebugName(i) and "Packed" in names.getDebugName(i)
+    assert names.getDebugName(0) == TTFont(face.path, lazy=True)["name"].getDebugName(0)  # notices unchanged
+    assert reserved_names(licence) == ["Arimo", "Tinos", "Cousine", "Liberation"]  # not the OFL's own wording

@@ -52,8 +52,12 @@ def _slug(face: FontFace) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", face.name).strip("-")
 
 
-def subset_face(face: FontFace, codepoints: list[int], out: str) -> int:
-    """Write one face of ``face.path`` holding only ``codepoints`` as a standalone font; returns its size."""
+def subset_face(face: FontFace, codepoints: list[int], out: str, licence_text: str = "") -> int:
+    """Write one face of ``face.path`` holding only ``codepoints`` as a standalone font; returns its size.
+
+    Reserved Font Names declared in the font's own notices or in ``licence_text`` (its package's copyright
+    file) are replaced in the subset's names: the OFL forbids them on modified versions.
+    """
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
@@ -65,13 +69,60 @@ def subset_face(face: FontFace, codepoints: list[int], out: str) -> int:
     sub = subset.Subsetter(opts)
     sub.populate(unicodes=codepoints)
     sub.subset(font)
+    rename_reserved(font, licence_text)
     font.save(out)
     font.close()
     return os.path.getsize(out)
 
 
-def _subset_job(args: tuple[FontFace, list[int], str]) -> int:
+_RFN = re.compile(r"with Reserved Font (?:Names? )?([^.\n]+)")  # the OFL's declaration after a copyright line
+_NAME_IDS = (1, 3, 4, 6, 16, 17, 18, 21, 22)  # family, unique id, full, PostScript, typographic names
+
+
+def reserved_names(copyright_text: str) -> list[str]:
+    """Reserved Font Names declared in an OFL copyright line (``with Reserved Font Name Liberation.``)."""
+    names: list[str] = []
+    for m in _RFN.finditer(copyright_text):
+        names += [n.strip(" \"'") for n in re.split(r",|\band\b", m.group(1)) if n.strip(" \"'")]
+    return names
+
+
+def rename_reserved(font: Any, licence_text: str = "", replacement: str = "Packed") -> list[str]:
+    """Replace Reserved Font Names in a modified (subset) font's names, as the OFL requires; returns them."""
+    table = font["name"]
+    notices = "\n".join(rec.toUnicode() for rec in table.names if rec.nameID in (0, 13)) + "\n" + licence_text
+    reserved = sorted(set(reserved_names(notices)), key=len, reverse=True)
+    for rec in table.names:
+        if rec.nameID in _NAME_IDS:
+            text = rec.toUnicode()
+            for name in reserved:
+                text = text.replace(name, replacement).replace(name.replace(" ", ""), replacement)
+            rec.string = text
+    return reserved
+
+
+def _subset_job(args: tuple[FontFace, list[int], str, str]) -> int:
     return subset_face(*args)
+
+
+def debian_package(path: str) -> str | None:
+    """The Debian package that installed a file (``dpkg -S``), or None elsewhere."""
+    import subprocess
+
+    try:
+        owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return owner.stdout.split(":", 1)[0].strip() if owner.returncode == 0 and owner.stdout else None
+
+
+def package_copyright(package: str | None) -> str:
+    """The text of a Debian package's copyright file ('' when unknown)."""
+    path = Path("/usr/share/doc") / package / "copyright" if package else None
+    try:
+        return path.read_text(encoding="utf-8", errors="replace") if path else ""
+    except OSError:
+        return ""
 
 
 def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int = 1,
@@ -88,11 +139,12 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
     res = resources if resources is not None else build_resources(cfg, charset)
     lib = res.fonts
     jobs, faces = [], []
+    packages = {f.path: debian_package(f.path) for f in lib.faces}
     for k, face in enumerate(lib.faces):
         cps = sorted({ord(s) for s, ok in zip(charset.symbols, lib.coverage[k], strict=True) if ok and len(s) == 1})
         ext = ".otf" if _is_cff(face) else ".ttf"
         rel = f"fonts/{k:02d}-{_slug(face)}{ext}"
-        jobs.append((face, cps, str(out / rel)))
+        jobs.append((face, cps, str(out / rel), package_copyright(packages[face.path])))
         faces.append(replace(face, path=rel, index=0))
     sizes = []
     if workers > 1:
@@ -104,7 +156,7 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
         for k, job in enumerate(jobs):
             sizes.append(_subset_job(job))
             progress(f"[{k + 1}/{len(jobs)}] {lib.faces[k].name}: {sizes[-1] / 1e6:.2f} MB")
-    write_licences(out, lib.faces, [f.path for f in faces])
+    write_licences(out, lib.faces, [f.path for f in faces], sorted({p for p in packages.values() if p}))
     manifest = {"version": PACK_VERSION, "key": pack_key(cfg, charset), "faces": faces,
                 "coverage": np.packbits(lib.coverage, axis=1), "n_symbols": len(charset), "corpus": res.corpus}
     tmp = out / f"{MANIFEST}.tmp"
@@ -128,36 +180,26 @@ def font_notices(path: str, index: int = 0) -> dict[str, str]:
         font.close()
 
 
-def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str]) -> None:
+def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str], packages: list[str]) -> None:
     """``LICENCES.md``: every packed font with its source file, copyright and licence text.
 
     The licences (OFL, Arphic PL, GPL with font exception, Bitstream Vera) ask that copies, modified or not,
-    carry their notices; the subset fonts also keep their own name tables. Where the fonts came from Debian
-    packages, the packages' copyright files are copied too.
+    carry their notices; the subset fonts also keep their own name tables. The Debian packages' copyright
+    files (``packages``) are copied too.
     """
-    import shutil
-    import subprocess
-
     lines = ["# Fonts in this pack", "", "Each font is one face of the source file, subset to the charset "
-             "(outlines unchanged).", ""]
-    packages: set[str] = set()
+             "(outlines unchanged; Reserved Font Names replaced by 'Packed').", ""]
     for face, rel in zip(originals, rel_paths, strict=True):
         n = font_notices(face.path, face.index)
         lines += [f"## {rel}", "", f"- face: {face.name} (from {Path(face.path).name}, face {face.index})",
                   f"- copyright: {n['copyright'] or 'not stated'}", f"- licence URL: {n['licence_url'] or '-'}",
                   "", "```", n["licence"] or "not stated in the font", "```", ""]
-        try:
-            owner = subprocess.run(["dpkg", "-S", face.path], capture_output=True, text=True, timeout=30)
-            if owner.returncode == 0:
-                packages.add(owner.stdout.split(":", 1)[0].strip())
-        except (OSError, subprocess.SubprocessError):
-            pass
     (out / "LICENCES.md").write_text("\n".join(lines), encoding="utf-8")
-    for pkg in sorted(packages):
-        src = Path("/usr/share/doc") / pkg / "copyright"
-        if src.is_file():
+    for pkg in packages:
+        text = package_copyright(pkg)
+        if text:
             (out / "licences").mkdir(exist_ok=True)
-            shutil.copyfile(src, out / "licences" / f"{pkg}.copyright")
+            (out / "licences" / f"{pkg}.copyright").write_text(text, encoding="utf-8")
 
 
 def _is_cff(face: FontFace) -> bool:
