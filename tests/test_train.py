@@ -294,3 +294,13 @@ def test_bench_train_times_the_trainers_step(sampled):
     r = bench_model("crnn_tiny", batch=4, width=64, steps=1, label_len=3, sampled_classes=sampled)
     assert r["frames"] == 64 // model_config("crnn_tiny").width_stride
     assert r["train_img_s"] > 0 and r["infer_lines_s"] > 0 and r["sampled_classes"] == sampled
+
+
+def test_progress_lines_report_the_share_of_time_waiting_for_data(tmp_path, lines_dir):
+    import re
+
+    lines = []
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=15, charset="", chunk_size=16), log=lines.append)
+    shares = [int(m.group(1)) for ln in lines if (m := re.search(r"data-wait (\d+)%", ln))]
+    assert len(shares) == 3 and all(0 <= s <= 100 for s in shares)
+    assert shares[0] > 0  # the first chunk is rendered while the loop waits (no workers: all of it)

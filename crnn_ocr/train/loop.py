@@ -345,8 +345,12 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     first_chunk = st.chunk
     stop_reason = ""
     amp = _autocast(cfg, device)
+    # Time spent waiting for the data workers: a high share means the workers are the bottleneck (add some);
+    # a low share with a slow step means the model step is (on a GPU: try a bigger batch).
+    wait, t_ready = 0.0, time.monotonic()
     with StopSignal() as stop:
         for k, batches in zip(range(st.chunk, 2**62), loader, strict=False):
+            wait += time.monotonic() - t_ready
             for b_i, batch in enumerate(batches):
                 if k == first_chunk and b_i < skip:
                     continue
@@ -374,14 +378,16 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
                     st.device_seconds[device.type] = st.device_seconds.get(device.type, 0.0) + now - t_log
-                    log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed))
+                    data_wait = min(1.0, wait / max(now - t_log, 1e-9))
+                    log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed, data_wait))
                     append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
                     if writer:
                         writer.add_scalar("train/loss", mean_loss, st.step)
                         writer.add_scalar("train/img_per_s", rate, st.step)
                         writer.add_scalar("train/lr", lr_at(st.step, cfg), st.step)
-                    t_log, n_log, loss_sum, steps_log = now, 0, 0.0, 0
+                        writer.add_scalar("train/data_wait", data_wait, st.step)
+                    t_log, n_log, loss_sum, steps_log, wait = now, 0, 0.0, 0, 0.0
                 stop_reason = _should_stop(cfg, st, elapsed, stop.flag, world)
                 if rank == 0 and st.step % cfg.val_every == 0 and val_sets:
                     _run_validation(model, ema, meta, val_sets, st, out, opt, cfg, charset, preprocess,
@@ -392,6 +398,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     break
             if stop_reason:
                 break
+            t_ready = time.monotonic()
     if rank == 0:
         log(f"stopped ({stop_reason}) at step {st.step}, {st.samples_seen:,} samples seen; saved {out / LAST}")
     if writer:
@@ -419,14 +426,16 @@ def _should_stop(cfg: TrainConfig, st: RunState, elapsed: float, signalled: bool
     return reason
 
 
-def _progress_line(st: RunState, loss: float, rate: float, lr: float, cfg: TrainConfig, elapsed: float) -> str:
+def _progress_line(st: RunState, loss: float, rate: float, lr: float, cfg: TrainConfig, elapsed: float,
+                   data_wait: float = 0.0) -> str:
     eta = ""
     if cfg.max_steps:
         left = (cfg.max_steps - st.step) * cfg.batch_size / max(rate, 1e-9)
         eta = f" eta {left / 60:.1f} min"
     elif cfg.max_minutes:
         eta = f" eta {max(0.0, cfg.max_minutes - elapsed / 60):.1f} min"
-    return f"step {st.step} samples {st.samples_seen:,} loss {loss:.4f} {rate:.1f} img/s lr {lr:.2e}{eta}"
+    return (f"step {st.step} samples {st.samples_seen:,} loss {loss:.4f} {rate:.1f} img/s lr {lr:.2e} "
+            f"data-wait {data_wait:.0%}{eta}")
 
 
 def _tensorboard(out: Path) -> Any:
