@@ -88,3 +88,12 @@ def test_coverage_line_keeps_its_symbols_under_a_small_cap(setup):
 def test_capital_amounts_use_financial_numerals(seed):
     s = amount_capital(np.random.default_rng(seed))
     assert s.endswith(("元整", "角")) and set(s) <= set("零壹贰叁肆伍陆柒捌玖拾佰仟万元角整")
+
+
+def test_chinese_prose_has_two_character_dashes_and_ellipses(setup):
+    _, cd = setup
+    lines = [SOURCES["zh_prose"](np.random.default_rng((2, k)), cd, 24) for k in range(1500)]
+    dash = sum("——" in t for t in lines) / len(lines)
+    dots = sum("……" in t for t in lines) / len(lines)
+    assert 0.03 < dash < 0.2 and 0.015 < dots < 0.15, (dash, dots)
+    assert not any("—" in t.replace("——", "") for t in lines)  # never a lone em dash

@@ -339,9 +339,13 @@ def src_zh_prose(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
             w = zh_word(rng, cd)
         out.append(w)
         size += len(w)
-        if rng.random() < 0.16:
-            out.append(_pick(rng, "，，，，。。、、；：！？"))
-            size += 1
+        p = rng.random()
+        if p < 0.16:
+            # Dashes and ellipses are two-character marks in Chinese ("——", "……"); an em dash alone looks
+            # like 一 (one), so the model must see it often enough to tell them apart by length and context.
+            mark = "——" if p < 0.008 else "……" if p < 0.012 else _pick(rng, "，，，，。。、、；：！？")
+            out.append(mark)
+            size += len(mark)
     s = "".join(out)
     return s if rng.random() < 0.5 else s + _pick(rng, "。。，！？；：")
 
