@@ -94,7 +94,9 @@ def add_row(doc: str, row: str) -> str:
 
 def trainer_hours(ckpt: dict) -> str:
     """Trainer wall time per device type, e.g. ``3.9 h CPU + 0.18 h GPU``."""
-    secs = ckpt.get("device_seconds") or {"cpu": ckpt.get("train_seconds", 0.0)}
+    from crnn_ocr.train.checkpoint import device_seconds
+
+    secs = device_seconds(ckpt)
     names = {"cpu": "CPU", "cuda": "GPU"}
     return " + ".join(f"{v / 3600:.2f} h {names.get(k, k)}" for k, v in sorted(secs.items()) if v > 0) or "0 h"
 

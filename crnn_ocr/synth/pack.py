@@ -40,12 +40,19 @@ MANIFEST = "pack.pkl"
 PACK_VERSION = 1
 
 
-def pack_key(cfg: SynthConfig, charset: Charset) -> str:
-    """What a pack depends on: the charset and the font and corpus settings (not weights of text sources)."""
+def resource_settings(cfg: SynthConfig, charset: Charset) -> tuple:
+    """What fonts, coverage and corpus depend on: the charset and the font and corpus settings.
+
+    Not the weights of text sources, effects or layout. Keys both the per-process resource cache and packs.
+    """
     t, f = cfg.text, cfg.fonts
-    raw = repr((PACK_VERSION, charset.sha256, tuple(f.exclude), f.cjk_weight, tuple(sorted(f.weights.items())),
-                t.zh_freq_power, t.en_top_n, t.en_rank_power, t.faker_pool))
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return (charset.sha256, tuple(f.exclude), f.cjk_weight, tuple(sorted(f.weights.items())), t.zh_freq_power,
+            t.en_top_n, t.en_rank_power, t.faker_pool)
+
+
+def pack_key(cfg: SynthConfig, charset: Charset) -> str:
+    """The pack's key: :func:`resource_settings` and the pack format version."""
+    return hashlib.sha256(repr((PACK_VERSION, *resource_settings(cfg, charset))).encode()).hexdigest()[:32]
 
 
 def _slug(face: FontFace) -> str:
@@ -140,11 +147,12 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
     lib = res.fonts
     jobs, faces = [], []
     packages = {f.path: debian_package(f.path) for f in lib.faces}
+    licences = {p: package_copyright(p) for p in set(packages.values()) if p}
     for k, face in enumerate(lib.faces):
         cps = sorted({ord(s) for s, ok in zip(charset.symbols, lib.coverage[k], strict=True) if ok and len(s) == 1})
         ext = ".otf" if _is_cff(face) else ".ttf"
         rel = f"fonts/{k:02d}-{_slug(face)}{ext}"
-        jobs.append((face, cps, str(out / rel), package_copyright(packages[face.path])))
+        jobs.append((face, cps, str(out / rel), licences.get(packages[face.path], "")))
         faces.append(replace(face, path=rel, index=0))
     sizes = []
     if workers > 1:
@@ -156,7 +164,7 @@ def build_pack(cfg: SynthConfig, charset: Charset, out: str | Path, workers: int
         for k, job in enumerate(jobs):
             sizes.append(_subset_job(job))
             progress(f"[{k + 1}/{len(jobs)}] {lib.faces[k].name}: {sizes[-1] / 1e6:.2f} MB")
-    write_licences(out, lib.faces, [f.path for f in faces], sorted({p for p in packages.values() if p}))
+    write_licences(out, lib.faces, [f.path for f in faces], licences)
     manifest = {"version": PACK_VERSION, "key": pack_key(cfg, charset), "faces": faces,
                 "coverage": np.packbits(lib.coverage, axis=1), "n_symbols": len(charset), "corpus": res.corpus}
     tmp = out / f"{MANIFEST}.tmp"
@@ -180,12 +188,12 @@ def font_notices(path: str, index: int = 0) -> dict[str, str]:
         font.close()
 
 
-def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str], packages: list[str]) -> None:
+def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str], packages: dict[str, str]) -> None:
     """``LICENCES.md``: every packed font with its source file, copyright and licence text.
 
     The licences (OFL, Arphic PL, GPL with font exception, Bitstream Vera) ask that copies, modified or not,
     carry their notices; the subset fonts also keep their own name tables. The Debian packages' copyright
-    files (``packages``) are copied too.
+    files (``packages``: package name -> text) are copied too.
     """
     lines = ["# Fonts in this pack", "", "Each font is one face of the source file, subset to the charset "
              "(outlines unchanged; Reserved Font Names replaced by 'Packed').", ""]
@@ -195,8 +203,7 @@ def write_licences(out: Path, originals: list[FontFace], rel_paths: list[str], p
                   f"- copyright: {n['copyright'] or 'not stated'}", f"- licence URL: {n['licence_url'] or '-'}",
                   "", "```", n["licence"] or "not stated in the font", "```", ""]
     (out / "LICENCES.md").write_text("\n".join(lines), encoding="utf-8")
-    for pkg in packages:
-        text = package_copyright(pkg)
+    for pkg, text in sorted(packages.items()):
         if text:
             (out / "licences").mkdir(exist_ok=True)
             (out / "licences" / f"{pkg}.copyright").write_text(text, encoding="utf-8")

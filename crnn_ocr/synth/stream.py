@@ -23,7 +23,7 @@ from crnn_ocr.synth import render as rd
 from crnn_ocr.synth.config import EffectConfig, SynthConfig
 from crnn_ocr.synth.corpus import CorpusData, is_hanzi, load_corpus, sample_text, src_en_words, src_zh_words
 from crnn_ocr.synth.fonts import FontFace, FontLibrary
-from crnn_ocr.synth.pack import PACK_ENV, load_pack
+from crnn_ocr.synth.pack import PACK_ENV, load_pack, resource_settings
 
 EFFECTS = tuple(f.name for f in fields(EffectConfig))
 """Effect names in the order their on/off draws are taken from the sample's rng."""
@@ -47,10 +47,8 @@ def load_resources(cfg: SynthConfig, charset: Charset) -> Resources:
     With ``CRNN_OCR_SYNTH_PACK=<folder>`` they come from a pack (:mod:`crnn_ocr.synth.pack`) instead of the
     installed fonts and corpus packages.
     """
-    t, f = cfg.text, cfg.fonts
     pack = os.environ.get(PACK_ENV, "")
-    key = (charset.sha256, f.exclude, f.cjk_weight, tuple(sorted(f.weights.items())), t.zh_freq_power,
-           t.en_top_n, t.en_rank_power, t.faker_pool, pack)
+    key = (*resource_settings(cfg, charset), pack)
     with _LOCK:
         res = _CACHE.get(key)
         if res is None:

@@ -62,6 +62,11 @@ def as_fp32(state: dict[str, Any]) -> dict[str, Any]:
     return {k: v.float() if v.is_floating_point() else v.clone() for k, v in state.items()}
 
 
+def device_seconds(ckpt: dict[str, Any]) -> dict[str, float]:
+    """Trainer wall time per device type; checkpoints written before it was recorded ran on the CPU."""
+    return dict(ckpt.get("device_seconds") or {"cpu": float(ckpt.get("train_seconds", 0.0))})
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint (on CPU) and check that it carries what a model needs."""
     path = Path(path)

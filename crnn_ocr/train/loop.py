@@ -28,7 +28,7 @@ from crnn_ocr.models.crnn import CRNN, CRNNConfig
 from crnn_ocr.models.registry import create_model
 from crnn_ocr.preprocess import PreprocessConfig, prepare_line
 from crnn_ocr.train.backend import TorchBackend
-from crnn_ocr.train.checkpoint import as_fp32, atomic_save, load_checkpoint
+from crnn_ocr.train.checkpoint import as_fp32, atomic_save, device_seconds, load_checkpoint
 from crnn_ocr.train.config import TrainConfig
 from crnn_ocr.train.run import (
     BEST,
@@ -322,7 +322,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
         restore_training_state(ckpt, opt, ema)
         st = RunState(ckpt["step"], ckpt["samples_seen"], ckpt["chunk"], ckpt["batch_in_chunk"],
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0),
-                      dict(ckpt.get("device_seconds") or {"cpu": ckpt.get("train_seconds", 0.0)}))
+                      device_seconds(ckpt))
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
     stride = model.cfg.width_stride
     net: nn.Module = model
