@@ -202,6 +202,8 @@ def eval_cmd(
     errors: Annotated[int, typer.Option(help="Print the N worst lines of each set.")] = 0,
     breakdown: Annotated[bool, typer.Option(help="Print error rates per character class (han, latin, digit, "
                                                  "punct) and the most frequent confusions of each set.")] = False,
+    ignore_case: Annotated[bool, typer.Option(help="Fold case in --errors and --breakdown (sets labelled in "
+                                                   "one case whatever the print); the figures stay.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per forward pass.")] = 32,
 ) -> None:
@@ -223,7 +225,7 @@ def eval_cmd(
         except (FileNotFoundError, ValueError) as e:
             fail(str(e))
         results.append(evaluate_set(lambda ps: [r.text for r in rec(ps)], items, d.name, errors=errors,
-                                    batch=batch_size, breakdown=breakdown))
+                                    batch=batch_size, breakdown=breakdown, ignore_case=ignore_case))
     table = Table(title=f"model: {rec.name} {rec.meta.version}")
     for col in ("set", "lines", "acc", "acc no-space", "alnum ci", "CER", "1-NED", "lines/s"):
         table.add_column(col, justify="right")

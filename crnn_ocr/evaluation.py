@@ -97,12 +97,22 @@ class ErrorBreakdown:
     confusions: list[tuple[str, str, int]]
 
 
-def error_breakdown(pairs: Sequence[tuple[str, str]], top: int = 20) -> ErrorBreakdown:
-    """Aggregate the edit operations of ``(truth, prediction)`` pairs, normalised and without spaces as CER is."""
+def _compared(s: str, ignore_case: bool = False) -> str:
+    """A string as the CER, the breakdown and the error list compare it: normalised, without spaces."""
+    s = _nospace(normalize_text(s))
+    return s.lower() if ignore_case else s
+
+
+def error_breakdown(pairs: Sequence[tuple[str, str]], top: int = 20, ignore_case: bool = False) -> ErrorBreakdown:
+    """Aggregate the edit operations of ``(truth, prediction)`` pairs, normalised and without spaces as CER is.
+
+    ``ignore_case`` folds case first, for sets labelled in one case whatever the print (SROIE's capitals), so
+    the confusions show misread shapes rather than the labelling convention.
+    """
     counts: dict[str, dict[str, int]] = {}
     confusions: dict[tuple[str, str], int] = {}
     for truth, pred in pairs:
-        t, p = _nospace(normalize_text(truth)), _nospace(normalize_text(pred))
+        t, p = _compared(truth, ignore_case), _compared(pred, ignore_case)
         for a, b in align(t, p):
             c = counts.setdefault(char_class(a or b), {"chars": 0, "sub": 0, "del": 0, "ins": 0})
             if a:
@@ -170,10 +180,11 @@ Predict = Callable[[list[Path]], list[str]]
 
 
 def evaluate_set(predict: Predict, items: Sequence[tuple[Path, str]], name: str, errors: int = 0,
-                 batch: int = 64, breakdown: bool = False) -> SetMetrics:
+                 batch: int = 64, breakdown: bool = False, ignore_case: bool = False) -> SetMetrics:
     """Run ``predict`` over ``(image path, truth)`` items and score them; keep the ``errors`` worst lines.
 
     ``breakdown`` adds the per-class error rates and top confusions (:func:`error_breakdown`).
+    ``ignore_case`` folds case in the breakdown and the error list; the accuracy figures stay as they are.
     """
     preds: list[str] = []
     t0 = time.perf_counter()
@@ -184,11 +195,11 @@ def evaluate_set(predict: Predict, items: Sequence[tuple[Path, str]], name: str,
     m = score(pairs, name)
     m.lines_per_s = len(items) / elapsed if elapsed > 0 else 0.0
     if breakdown:
-        m.breakdown = error_breakdown(pairs)
+        m.breakdown = error_breakdown(pairs, ignore_case=ignore_case)
     if errors:
         scored = []
         for (path, truth), pred in zip(items, preds, strict=True):
-            t, p = _nospace(normalize_text(truth)), _nospace(normalize_text(pred))
+            t, p = _compared(truth, ignore_case), _compared(pred, ignore_case)
             if t != p:
                 scored.append((edit_distance(t, p) / max(len(t), 1), path, truth, pred))
         scored.sort(key=lambda s: -s[0])

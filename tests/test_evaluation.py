@@ -62,3 +62,25 @@ def test_error_breakdown_on_hand_counted_example():
 def test_error_breakdown_ranks_confusions_by_count():
     b = error_breakdown([("O0", "00"), ("OO", "0O"), ("l1", "11")], top=1)
     assert b.confusions == [("O", "0", 2)]
+
+
+def test_error_breakdown_ignore_case_keeps_only_shape_errors():
+    pairs = [("TOTAL AMOUNT", "Total Am0unt"), ("GST", "G3T")]
+    cased = error_breakdown(pairs)
+    folded = error_breakdown(pairs, ignore_case=True)
+    assert ("O", "o", 1) in cased.confusions and folded.by_class["latin"]["sub"] == 2
+    assert sorted(folded.confusions) == [("o", "0", 1), ("s", "3", 1)]
+    assert cased.by_class["latin"]["sub"] > folded.by_class["latin"]["sub"]
+
+
+def test_evaluate_set_ignore_case_lists_only_misreads(tmp_path):
+    from crnn_ocr.evaluation import evaluate_set
+
+    items = [(tmp_path / "a.png", "CASHIER"), (tmp_path / "b.png", "TOTAL")]
+    preds = {"a.png": "Cashier", "b.png": "Tota1"}
+    predict = lambda paths: [preds[p.name] for p in paths]  # noqa: E731
+    both = evaluate_set(predict, items, "set", errors=5)
+    folded = evaluate_set(predict, items, "set", errors=5, ignore_case=True)
+    assert sorted(e["file"] for e in both.errors) == ["a.png", "b.png"]
+    assert [e["file"] for e in folded.errors] == ["b.png"]
+    assert folded.acc == both.acc == 0.0

@@ -97,3 +97,26 @@ def test_chinese_prose_has_two_character_dashes_and_ellipses(setup):
     dots = sum("……" in t for t in lines) / len(lines)
     assert 0.03 < dash < 0.2 and 0.015 < dots < 0.15, (dash, dots)
     assert not any("—" in t.replace("——", "") for t in lines)  # never a lone em dash
+
+
+def test_every_ascii_symbol_appears_in_english_lines(setup):
+    # Latin-only lines must show ASCII symbols in English context (``Fish & Chips``, ``$12.50``, ``"quoted"``),
+    # or the model reads them as the full-width forms it saw in Chinese lines.
+    import string
+
+    counts = dict.fromkeys(string.punctuation, 0)
+    for text, _ in texts(setup, 6000):
+        if not any("\u4e00" <= c <= "\u9fff" for c in text):
+            for c in text:
+                if c in counts:
+                    counts[c] += 1
+    assert min(counts.values()) >= 2, sorted(counts.items(), key=lambda kv: kv[1])[:5]
+    assert counts["&"] >= 20 and counts['"'] >= 20 and counts["$"] >= 20, counts
+
+
+def test_english_amounts_carry_no_yuan_sign():
+    from crnn_ocr.synth.corpus import en_amount
+
+    signs = [en_amount(np.random.default_rng((4, k))) for k in range(400)]
+    assert not any("¥" in s or "元" in s for s in signs)
+    assert sum(s.startswith("$") for s in signs) > 20 and sum(s[:1].isdigit() for s in signs) > 100

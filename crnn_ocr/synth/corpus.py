@@ -194,13 +194,17 @@ def _case(rng: np.random.Generator, w: str, upper_p: float = 0.15, title_p: floa
     return w
 
 
-def amount(rng: np.random.Generator, big: bool = False) -> str:
-    """A money amount: 2 decimals, thousands separators for large values, sometimes a currency sign."""
+def money(rng: np.random.Generator, big: bool = False) -> str:
+    """A money figure without sign: 2 decimals, thousands separators for large values, sometimes whole."""
     v = float(rng.choice([rng.uniform(0, 100), rng.uniform(0, 10000), rng.uniform(0, 2_000_000)],
                          p=[0.5, 0.35, 0.15] if not big else [0.1, 0.4, 0.5]))
     s = f"{v:,.2f}" if v >= 1000 and rng.random() < 0.7 else f"{v:.2f}"
-    if rng.random() < 0.1:
-        s = s.split(".")[0]
+    return s.split(".")[0] if rng.random() < 0.1 else s
+
+
+def amount(rng: np.random.Generator, big: bool = False) -> str:
+    """A money amount as Chinese documents print it: mostly bare or in yuan, sometimes another currency."""
+    s = money(rng, big)
     r = rng.random()
     if r < 0.3:
         return "¥" + s
@@ -211,6 +215,12 @@ def amount(rng: np.random.Generator, big: bool = False) -> str:
     if r < 0.52:
         return _pick(rng, ("$", "RM", "€", "£", "US$", "HK$")) + s
     return s
+
+
+def en_amount(rng: np.random.Generator) -> str:
+    """A money amount as English receipts print it: bare, or with a dollar, ringgit, euro or pound sign."""
+    sign = _pick(rng, ("", "", "", "", "$", "$", "$ ", "RM", "RM ", "€", "£", "-$", "S$"))
+    return sign + money(rng)
 
 
 _CN_DIGITS = "零壹贰叁肆伍陆柒捌玖"
@@ -350,18 +360,42 @@ def src_zh_prose(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
     return s if rng.random() < 0.5 else s + _pick(rng, "。。，！？；：")
 
 
+EN_PAIRS = ('""', "''", "()", "[]", "{}", "<>")
+EN_JOINS = (" & ", "&", " / ", "-", " - ", " + ", "_", " | ", ": ", "~", " = ")
+"""Symbols between English words: ``Fish & Chips``, ``R&D``, ``input_file``, ``A | B``."""
+
+
+def _en_token(rng: np.random.Generator, cd: CorpusData) -> str:
+    """A word, and now and then a number, a price, a percentage or a symbol-bearing token."""
+    r = rng.random()
+    if r < 0.04:
+        return str(int(rng.integers(0, 10000)))
+    if r < 0.06:
+        return en_amount(rng)
+    if r < 0.07:
+        return percent(rng)
+    if r < 0.08:
+        return _pick(rng, ("#", "*", "^", "\\", "~", "`", "$", "@", "&")) + en_word(rng, cd)
+    return en_word(rng, cd)
+
+
 def src_en_words(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
-    """English text: words with varied case, punctuation and numbers."""
+    """English text: words with varied case, punctuation, numbers, quotes, brackets and symbols."""
     style = rng.random()
     out: list[str] = []
     size = 0
     while size < n:
-        r = rng.random()
-        w = str(int(rng.integers(0, 10000))) if r < 0.05 else en_word(rng, cd)
+        w = _en_token(rng, cd)
         w = w.upper() if style < 0.15 else (w.capitalize() if style < 0.3 else _case(rng, w, 0.02, 0.12))
         if rng.random() < 0.1:
             w += _pick(rng, EN_PUNCT) if rng.random() < 0.9 else "'s"
-        out.append(w)
+        if rng.random() < 0.04:
+            a, b = _pick(rng, EN_PAIRS)
+            w = a + w + b
+        if out and rng.random() < 0.05:
+            out[-1] += _pick(rng, EN_JOINS) + w
+        else:
+            out.append(w)
         size += len(w) + 1
     s = " ".join(out)
     return s[0].upper() + s[1:] if s and style >= 0.3 and rng.random() < 0.5 else s
@@ -399,6 +433,15 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
                 f"{_pick(rng, (': ', ':', ' '))}{code(rng) if rng.random() < 0.7 else up()}",
         lambda: f"{int(rng.integers(1, 10))} {up()} {amount(rng)} {_pick(rng, ('SR', 'ZR', 'S', 'Z', ''))}",
         lambda: f"{amount(rng)}",
+        lambda: f"{up()} & {up()}{_pick(rng, ('', ' SDN BHD', ' CO.', ' (M) SDN BHD', ' LTD', ' CAFE'))}",
+        lambda: f"{_pick(rng, ('NO', 'NO.', 'LOT', 'UNIT'))} {(a := int(rng.integers(1, 200)))}"
+                f"{_pick(rng, ('&', ' & ', ', ', '-'))}{a + int(rng.integers(1, 4))}, {_pick(rng, _STREET)} {up()}",
+        lambda: f"{'*' * (k := int(rng.integers(1, 4)))} {_pick(rng, _RECEIPT_WORDS)} {'*' * k}",
+        lambda: f"{up()} {en_amount(rng)}{_pick(rng, (' *', '*', ' S', ' Z', ' #', ''))}",
+        lambda: f"{_pick(rng, 'SZEX')}{_pick(rng, ('=', ' = ', ': '))}{_pick(rng, ('SR', 'ZR', 'GST', 'TAX'))}"
+                f" @{_pick(rng, ('0', '6', '7', '10'))}%",
+        lambda: f"{up()} {_pick(rng, ('=', '-', '.', '_', '~'))* int(rng.integers(3, 12))} {en_amount(rng)}",
+        lambda: f'"{up()} {up()}"',
     )
     s = _pick(rng, forms)()
     while len(s) < n - 8 and rng.random() < 0.6:
