@@ -27,6 +27,29 @@ def test_split_run_equals_unsplit_run(tmp_path: Path) -> None:
     for key in ("model", "ema"):
         for name, t in a[key].items():
             assert torch.equal(t, b[key][name]), f"{key}.{name} differs after resume"
+    # Trainer time is kept per device type across the resume, as the recogniser's trainer does.
+    assert set(b["device_seconds"]) == {"cpu"} and b["train_seconds"] > 0
+    assert b["device_seconds"]["cpu"] == pytest.approx(b["train_seconds"])
+
+
+def test_progress_lines_report_the_share_of_time_waiting_for_pages(tmp_path: Path) -> None:
+    import re
+
+    lines: list[str] = []
+    train_det(_cfg(tmp_path / "run", 3), log=lines.append)
+    shares = [int(m.group(1)) for ln in lines if (m := re.search(r"data-wait (\d+)%", ln))]
+    assert len(shares) == 3 and all(0 <= s <= 100 for s in shares)
+    assert max(shares) > 0  # without workers the pages are rendered while the loop waits
+
+
+def test_detector_checkpoints_from_before_device_time_count_as_cpu(tmp_path: Path) -> None:
+    train_det(_cfg(tmp_path / "old", 2), log=lambda _m: None)
+    ckpt = load_det_checkpoint(tmp_path / "old" / LAST)
+    del ckpt["device_seconds"]
+    torch.save(ckpt, tmp_path / "old" / LAST)
+    train_det(_cfg(tmp_path / "old", 3), resume=True, log=lambda _m: None)
+    after = load_det_checkpoint(tmp_path / "old" / LAST)
+    assert after["device_seconds"]["cpu"] == pytest.approx(after["train_seconds"])
 
 
 def test_unknown_config_key_is_rejected() -> None:

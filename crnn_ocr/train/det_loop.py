@@ -24,7 +24,7 @@ from crnn_ocr.detect.db_targets import db_targets
 from crnn_ocr.detect.metrics import PageCounts, TrueLine, score_page
 from crnn_ocr.models.dbnet import DBNet, DBNetConfig, create_dbnet, db_loss
 from crnn_ocr.synth.page import PageConfig, PageStream
-from crnn_ocr.train.checkpoint import as_fp32, atomic_save
+from crnn_ocr.train.checkpoint import as_fp32, atomic_save, device_seconds
 from crnn_ocr.train.det_config import DetTrainConfig
 from crnn_ocr.train.run import (
     BEST,
@@ -218,6 +218,7 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
         restore_training_state(ckpt, opt, ema)
         st = {k: ckpt[k] for k in st}
         log(f"resumed at step {st['step']} ({st['samples_seen']:,} pages seen)")
+    st["device_seconds"] = device_seconds(ckpt) if ckpt is not None else {}  # trainer time per device type
     stream = PageStream(PageConfig.load(cfg.pages or None), seed=cfg.seed)
     loader = torch.utils.data.DataLoader(
         DetDataset(cfg, stream), batch_size=cfg.batch_size, sampler=EndlessSampler(st["samples_seen"]),
@@ -229,8 +230,11 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
     sums: dict[str, float] = {}
     n_log = 0
     reason = ""
+    # Time spent waiting for the page workers: a high share means rendering is the bottleneck (add workers).
+    wait, t_ready = 0.0, time.monotonic()
     with StopSignal() as stop:
         for batch in loader:
+            wait += time.monotonic() - t_ready
             for g in opt.param_groups:
                 g["lr"] = lr_at(st["step"], cfg)
             b = {k: v.to(device) for k, v in batch.items()}
@@ -246,14 +250,16 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
             if st["step"] % cfg.log_every == 0:
                 now = time.monotonic()
                 st["train_seconds"] += now - t_log
+                st["device_seconds"][device.type] = st["device_seconds"].get(device.type, 0.0) + now - t_log
                 means = {k: v / n_log for k, v in sums.items()}
                 rate = n_log * cfg.batch_size / max(now - t_log, 1e-9)
+                data_wait = min(1.0, wait / max(now - t_log, 1e-9))
                 log(f"step {st['step']} pages {st['samples_seen']:,} loss {means['loss']:.4f} "
                     f"(bce {means['bce']:.3f} l1 {means['l1']:.3f} dice {means['dice']:.3f}) {rate:.2f} pages/s "
-                    f"lr {lr_at(st['step'], cfg):.2e}")
+                    f"lr {lr_at(st['step'], cfg):.2e} data-wait {data_wait:.0%}")
                 append_csv(csv_path, {"step": st["step"], "pages": st["samples_seen"],
                                       **{k: round(v, 4) for k, v in means.items()}, "pages_s": round(rate, 2)})
-                sums, n_log, t_log = {}, 0, now
+                sums, n_log, t_log, wait = {}, 0, now, 0.0
             if stop.flag:
                 reason = "signal"
             elif cfg.max_steps and st["step"] >= cfg.max_steps:
@@ -266,6 +272,7 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
                 _save(out / LAST, model, ema, opt, st, cfg)
             if reason:
                 break
+            t_ready = time.monotonic()
     log(f"stopped ({reason}) at step {st['step']}, {st['samples_seen']:,} pages seen; saved {out / LAST}")
     return {"step": st["step"], "samples_seen": st["samples_seen"], "reason": reason,
             "checkpoint": str(out / LAST), "best": st["best"]}
