@@ -47,6 +47,26 @@ _FULLWIDTH_ALNUM = {
 _SAME_IN_PRINT = {"\uffe5": "\u00a5"}
 
 
+ALPHABETS = {
+    "ascii": "".join(chr(c) for c in range(0x20, 0x7F)),
+    "digits": "0123456789",
+}
+"""Named alphabets for restricting a recogniser's output (``Recognizer(alphabet="ascii")``)."""
+
+
+def resolve_alphabet(spec: str) -> str:
+    """The characters an alphabet names: a preset of :data:`ALPHABETS`, else the characters themselves.
+
+    The characters are normalised as labels are (``１`` is ``1``); the space is always included, since it
+    separates words rather than being read. Raises ``ValueError`` for an empty alphabet.
+    """
+    chars = ALPHABETS.get(spec.strip().lower(), spec)
+    chars = "".join(dict.fromkeys(c for c in normalize_text(chars) if c != " "))
+    if not chars:
+        raise ValueError(f"empty alphabet {spec!r}: give characters or one of {sorted(ALPHABETS)}")
+    return chars + " "
+
+
 class UnknownCharacterError(ValueError):
     """A label holds characters that the charset does not have."""
 
@@ -164,6 +184,18 @@ class Charset:
             return [self._index[c] for c in text]
         except KeyError:
             raise UnknownCharacterError(text, self.unknown(text)) from None
+
+    def alphabet_classes(self, spec: str) -> list[int]:
+        """Class indices (blank first) of an alphabet (:func:`resolve_alphabet`).
+
+        Characters the charset lacks are an error naming them: the model could never read them.
+        """
+        chars = resolve_alphabet(spec)
+        missing = [c for c in chars if c not in self._index and c != " "]
+        if missing:
+            shown = " ".join(f"{c!r}" for c in missing[:20])
+            raise ValueError(f"alphabet has {len(missing)} character(s) the model's charset lacks: {shown}")
+        return [BLANK, *(self._index[c] for c in chars if c in self._index)]
 
     def decode(self, indices: Iterable[int]) -> str:
         """Symbols for class indices (the blank and out-of-range indices are dropped)."""

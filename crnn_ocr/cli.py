@@ -23,6 +23,9 @@ ModelOpt = Annotated[
 ]
 ThreadsOpt = Annotated[int | None, typer.Option(help="Inference threads (default: physical cores).")]
 DetModelOpt = Annotated[Path | None, typer.Option("--det-model", help="ONNX model of the 'db' detector.")]
+AlphabetOpt = Annotated[str | None, typer.Option(
+    help="Read only these characters: ascii | digits | the characters themselves (the space is always "
+         "allowed), for documents or fields known to hold nothing else.")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -31,15 +34,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def load_recognizer(model: str | None, threads: int | None = None, batch_size: int = 32):
+def load_recognizer(model: str | None, threads: int | None = None, batch_size: int = 32,
+                    alphabet: str | None = None):
     """A :class:`Recognizer` for an ONNX model, a torch checkpoint (``train`` extra) or the default."""
     from crnn_ocr.engine import Recognizer
 
     if model is not None and Path(model).suffix in (".pt", ".pth", ".ckpt"):
         from crnn_ocr.train.backend import TorchBackend
 
-        return Recognizer(TorchBackend.from_checkpoint(model, threads=threads), batch_size=batch_size)
-    return Recognizer(model, threads=threads, batch_size=batch_size)
+        return Recognizer(TorchBackend.from_checkpoint(model, threads=threads), batch_size=batch_size,
+                          alphabet=alphabet)
+    return Recognizer(model, threads=threads, batch_size=batch_size, alphabet=alphabet)
 
 
 def detector_options(det_model: Path | None, threads: int | None) -> dict:
@@ -60,6 +65,7 @@ def predict(
                                               "later pages get -2, -3... suffixes.")] = None,
     upright_check: Annotated[bool, typer.Option("--upright-check", help="Also read pages turned by 180 degrees "
                                                 "and keep the more confident way (upside-down scans).")] = False,
+    alphabet: AlphabetOpt = None,
 ) -> None:
     """Find and recognise the text lines of whole pages and print them in reading order."""
     import cv2
@@ -71,8 +77,8 @@ def predict(
     if fmt not in ("text", "json", "tsv"):
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
-        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads), upright_check=upright_check,
-                  **detector_options(det_model, threads))
+        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads, alphabet=alphabet),
+                  upright_check=upright_check, **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     status, drawn = 0, 0
@@ -117,6 +123,7 @@ def batch_cmd(
                                              "invisible text) per input here.")] = None,
     parquet: Annotated[Path | None, typer.Option("--parquet", help="Also write all records to this Parquet file "
                                                  "(needs pyarrow: the ray extra).")] = None,
+    alphabet: AlphabetOpt = None,
 ) -> None:
     """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
     from crnn_ocr.batch import BatchConfig, PageJob, run_batch
@@ -130,7 +137,7 @@ def batch_cmd(
     else:
         n_workers, n_threads = split_cores(workers, threads, physical_cores())
     job = PageJob(model=model, detector=det, detector_options={"model": str(det_model)} if det_model else {},
-                  threads=n_threads, dpi=dpi)
+                  threads=n_threads, dpi=dpi, alphabet=alphabet)
     cfg = BatchConfig(inputs, out, job, workers=n_workers, engine=engine, ordered=ordered,
                       retry_errors=retry_errors, progress=progress)
     try:
@@ -206,6 +213,7 @@ def eval_cmd(
                                                    "one case whatever the print); the figures stay.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per forward pass.")] = 32,
+    alphabet: AlphabetOpt = None,
 ) -> None:
     """Measure line accuracy, CER and speed on labelled line sets."""
     from rich.console import Console
@@ -215,7 +223,7 @@ def eval_cmd(
     from crnn_ocr.evaluation import evaluate_set, write_report
 
     try:
-        rec = load_recognizer(model, threads, batch_size)
+        rec = load_recognizer(model, threads, batch_size, alphabet)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     results = []
@@ -243,7 +251,7 @@ def eval_cmd(
             pairs = "  ".join(f"{a or '∅'}→{b or '∅'} {n}" for a, b, n in r.breakdown.confusions)
             console.print(f"[{r.name}] most frequent confusions (truth→pred count): {pairs}", markup=False)
     if json_out:
-        write_report(results, json_out, {"model": rec.name, "version": rec.meta.version,
+        write_report(results, json_out, {"model": rec.name, "version": rec.meta.version, "alphabet": alphabet,
                                          "argv": sys.argv[1:]})
 
 
@@ -273,6 +281,8 @@ def serve(
     max_bytes: Annotated[int | None, typer.Option(help="Largest upload in bytes (default 20 MiB).")] = None,
     cors_origin: Annotated[list[str] | None, typer.Option(help="Allow this browser origin (repeatable).")] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
+    alphabet: Annotated[str | None, typer.Option(help="Default alphabet of requests that give none: ascii | "
+                                                 "digits | the characters themselves.")] = None,
 ) -> None:
     """Start the REST API and web UI (http://HOST:PORT/); settings also come from CRNN_OCR_* variables."""
     from crnn_ocr.engine.session import default_threads
@@ -284,7 +294,7 @@ def serve(
         settings = Settings.from_env().updated(host=host, port=port, workers=workers, api_key=api_key,
                                                max_bytes=max_bytes,
                                                cors_origins=tuple(cors_origin) if cors_origin else None)
-        rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers))
+        rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers), alphabet=alphabet)
         ocr = OCR(detector=det, recognizer=rec)
     except FileNotFoundError as e:
         fail(f"{e}. Pass a model file with --model PATH." if model is None else str(e))

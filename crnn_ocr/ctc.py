@@ -35,15 +35,25 @@ class Decoded:
     confidence: float
 
 
-def greedy_decode(probs: np.ndarray, length: int | None = None) -> Decoded:
-    """Best-path decode one ``(T, C)`` probability matrix (only the first ``length`` frames if given)."""
+def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndarray | None = None) -> Decoded:
+    """Best-path decode one ``(T, C)`` probability matrix (only the first ``length`` frames if given).
+
+    ``allowed``, an array of class indices that should include the blank, restricts each frame's choice to
+    those classes. Confidences stay the model's own probabilities, so a character the model would rather
+    have read as something outside the alphabet comes back with a low confidence.
+    """
     if probs.ndim != 2:
         raise ValueError(f"expected (T, C) probabilities, got shape {probs.shape}")
     if length is not None:
         probs = probs[: max(0, length)]
     if probs.shape[0] == 0:
         return Decoded((), (), (), 0.0)
-    best = probs.argmax(axis=1)
+    if allowed is None:
+        best = probs.argmax(axis=1)
+    else:
+        if allowed.size == 0 or allowed.min() < 0 or allowed.max() >= probs.shape[1]:
+            raise ValueError(f"allowed classes must be a non-empty subset of 0..{probs.shape[1] - 1}")
+        best = allowed[probs[:, allowed].argmax(axis=1)]
     best_p = probs[np.arange(len(best)), best]
     labels: list[int] = []
     char_probs: list[float] = []

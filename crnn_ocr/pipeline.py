@@ -84,14 +84,17 @@ class OCR:
         """``"none"`` or the detector's name."""
         return "none" if self._detector is None else self._detector.name
 
-    def __call__(self, image: ImageInput) -> list[LineResult]:
-        """Recognise the lines of one image in reading order; boxes are in the image's pixels."""
+    def __call__(self, image: ImageInput, alphabet: str | None = None) -> list[LineResult]:
+        """Recognise the lines of one image in reading order; boxes are in the image's pixels.
+
+        ``alphabet`` restricts what is read (see :class:`Recognizer`); ``None``: the recogniser's own.
+        """
         gray = load_gray(image)
         if self._detector is None:
             h, w = gray.shape
-            (res,) = self.recognizer([gray])
+            (res,) = self.recognizer([gray], alphabet)
             return [res.with_box(full_box(w, h))] if res.text else []
-        return self.read_lines(gray, self.detect(gray))
+        return self.read_lines(gray, self.detect(gray), alphabet)
 
     def detect(self, image: ImageInput) -> list[DetectedLine]:
         """The detector's lines in reading order (no recognition)."""
@@ -100,20 +103,21 @@ class OCR:
         lines = self._detector(load_gray(image))
         return [lines[i] for i in reading_order([ln.quad for ln in lines])]
 
-    def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine]) -> list[LineResult]:
+    def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine], alphabet: str | None = None,
+                   ) -> list[LineResult]:
         """Recognise ordered lines of a gray page in one recogniser call; empty readings are dropped."""
         if not lines:
             return []
         crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
         quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
         if self.upright_check:
-            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops])
+            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops], alphabet)
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
                                       list(lines)[::-1], list(tall)[::-1], turned=True)
         else:
-            results = self.recognizer(list(crops))
+            results = self.recognizer(list(crops), alphabet)
         return self._assemble(results, quads, list(lines), list(tall), turned=False)
 
     @staticmethod

@@ -89,3 +89,22 @@ def test_extend_keeps_existing_indices():
     ext = cs.extend("bcd")
     assert ext.symbols[:2] == cs.symbols and ext.symbols[2:] == ("c", "d")
     assert ext.encode("ab") == cs.encode("ab")
+
+
+def test_alphabet_presets_and_literal_characters():
+    from crnn_ocr.charset import ALPHABETS, resolve_alphabet
+
+    cs = default_charset()
+    assert resolve_alphabet("digits") == "0123456789 "
+    assert resolve_alphabet("ASCII") == ALPHABETS["ascii"][1:] + " "  # the space once, at the end
+    assert resolve_alphabet("１２.-") == "12.- "  # normalised as labels are
+    classes = cs.alphabet_classes("0123")
+    assert classes[0] == 0 and cs.decode(classes[1:]) == "0123 "
+
+
+def test_alphabet_errors_name_the_problem():
+    cs = default_charset()
+    with pytest.raises(ValueError, match="empty alphabet"):
+        cs.alphabet_classes("   ")
+    with pytest.raises(ValueError, match="charset lacks.*'Ω'"):
+        Charset(("a", "b")).alphabet_classes("abΩ")

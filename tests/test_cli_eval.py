@@ -69,3 +69,17 @@ def test_eval_breakdown_counts_every_truth_character(tmp_path, tiny_onnx):
     by_class = s["breakdown"]["by_class"]
     assert sum(c["chars"] for c in by_class.values()) == sum(len(t.replace(" ", "")) for t in truths)
     assert by_class["han"]["chars"] == 4 and by_class["digit"]["chars"] == 6
+
+
+def test_eval_with_an_alphabet_scores_the_restricted_reading(tmp_path, tiny_onnx):
+    texts = ["12.50", "TOTAL 88", "合计"]
+    data = make_set(tmp_path / "set", texts)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["eval", "--model", str(tiny_onnx), "--data", str(data), "--json", str(report),
+                                   "--alphabet", "digits", "--errors", "3"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["meta"]["alphabet"] == "digits"
+    preds = [r.text for r in Recognizer(tiny_onnx, alphabet="digits")([data / f"{i}.png" for i in range(3)])]
+    assert all(set(p) <= set("0123456789 ") for p in preds)
+    assert {e["pred"] for e in doc["sets"][0]["errors"]} <= set(preds)

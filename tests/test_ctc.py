@@ -84,3 +84,18 @@ def test_beam_search_finds_most_probable_labelling():
     best = max(totals, key=totals.get)
     assert labels == best == (1,)
     assert np.exp(logp) == pytest.approx(totals[best])
+
+
+def test_allowed_classes_pick_the_best_allowed_class_per_frame():
+    probs = np.array([[0.1, 0.6, 0.3, 0.0], [0.7, 0.1, 0.1, 0.1], [0.2, 0.1, 0.3, 0.4]], np.float32)
+    assert greedy_decode(probs).labels == (1, 3)
+    d = greedy_decode(probs, allowed=np.array([0, 2]))
+    assert d.labels == (2, 2)  # a blank between them: two characters
+    assert d.char_probs == pytest.approx((0.3, 0.3))  # the model's own probabilities, not renormalised
+    assert greedy_decode(probs, allowed=np.array([0])).labels == ()
+
+
+@pytest.mark.parametrize("bad", [np.array([], np.int64), np.array([0, 4]), np.array([-1, 0])])
+def test_allowed_classes_out_of_range_raise(bad):
+    with pytest.raises(ValueError, match="allowed classes"):
+        greedy_decode(np.full((3, 4), 0.25, np.float32), allowed=bad)

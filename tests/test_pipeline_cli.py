@@ -97,3 +97,23 @@ def test_predict_reads_every_pdf_page_with_page_names(tmp_path: Path, tiny_onnx:
     assert res.exit_code == 0, res.output
     names = [json.loads(r)["file"] for r in res.stdout.strip().splitlines()]
     assert names == [f"{pdf}#1", f"{pdf}#2"]
+
+
+def test_predict_and_batch_with_an_alphabet(tmp_path: Path, tiny_onnx: Path) -> None:
+    page = write_page(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["predict", str(page), "--model", str(tiny_onnx), "--format", "json",
+                              "--alphabet", "digits"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout.strip().splitlines()[-1])
+    assert doc["lines"] and all(set(ln["text"]) <= set("0123456789 ") for ln in doc["lines"])
+    out = tmp_path / "b.jsonl"
+    res = runner.invoke(app, ["batch", str(page), "--out", str(out), "--model", str(tiny_onnx), "--workers", "1",
+                              "--no-progress", "--alphabet", "0123456789"])
+    assert res.exit_code == 0, res.output
+    (rec,) = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()]
+    assert [ln["text"] for ln in rec["lines"]] == [ln["text"] for ln in doc["lines"]]
+    for cmd in (["predict", str(page)], ["batch", str(page), "--out", str(tmp_path / "c.jsonl")]):
+        bad = runner.invoke(app, [*cmd, "--model", str(tiny_onnx), "--alphabet", "1\U0001d11e"])
+        assert bad.exit_code == 2 and "charset lacks" in bad.output, bad.output
+    assert not (tmp_path / "c.jsonl").exists() or not (tmp_path / "c.jsonl").read_text()

@@ -83,3 +83,23 @@ def test_bundled_model_loads_verified_and_self_described(zh_line):
     assert rec.charset.sha256 == default_charset().sha256
     (res,) = rec([zh_line])
     assert 0.0 <= res.confidence <= 1.0 and all(c in rec.charset for c in res.text)
+
+
+def test_alphabet_restricts_every_line_and_call_overrides(tiny_onnx):
+    texts = ["发票号码", "TOTAL 12.50", "合计¥88", "Jaya 81750"]
+    images = [render_line(t, lang="zh") for t in texts]
+    free = Recognizer(tiny_onnx, threads=1)([*images])
+    assert any(set(r.text) - set("0123456789 ") for r in free)  # the random model reads more than digits
+    rec = Recognizer(tiny_onnx, threads=1, alphabet="digits")
+    for r in rec(images):
+        assert set(r.text) <= set("0123456789 "), r.text
+        assert all(0.0 <= c.confidence <= 1.0 for c in r.chars)
+    for r in rec(images, alphabet="AB"):
+        assert set(r.text) <= set("AB "), r.text
+    ascii_lines = OCR(detector="none", recognizer=rec)(images[1], alphabet="ascii")
+    assert all(set(ln.text) <= set(map(chr, range(32, 127))) for ln in ascii_lines)
+
+
+def test_alphabet_outside_the_charset_fails_at_construction(tiny_onnx):
+    with pytest.raises(ValueError, match="charset lacks"):
+        Recognizer(tiny_onnx, threads=1, alphabet="12\U0001d11e")

@@ -94,6 +94,36 @@ def test_options_query_and_form(client: TestClient, line_png: bytes) -> None:
         assert client.post(f"/api/ocr?{q}", files=files).status_code == 200, q
 
 
+def test_alphabet_option_restricts_what_is_read(client: TestClient, rec: Recognizer, line_png: bytes) -> None:
+    files = {"image": ("line.png", line_png, "image/png")}
+    (want,) = rec([load_gray(line_png)], alphabet="digits")
+    for r in (client.post("/api/ocr?alphabet=digits", files=files),
+              client.post("/api/ocr", files=files, data={"alphabet": "digits"})):
+        assert r.status_code == 200, r.text
+        assert r.json()["text"] == ([want.text] if want.text else [])
+    literal = client.post("/api/ocr", files=files, data={"alphabet": "合计Total"}).json()
+    assert all(set(t) <= set("合计Total ") for t in literal["text"])
+    bad = client.post("/api/ocr", files=files, data={"alphabet": "12\U0001d11e"})
+    assert bad.status_code == 400 and "alphabet" in bad.json()["error"] and "charset lacks" in bad.json()["error"]
+    assert client.post("/api/ocr?alphabet=", files=files).status_code == 400
+
+
+def test_alphabet_applies_to_every_line_of_a_page(rec: Recognizer) -> None:
+    from crnn_ocr.pipeline import OCR
+
+    page = np.full((200, 700), 255, dtype=np.uint8)
+    for k, text in enumerate(["发票号码 12345678", "合计 ¥ 1,288.00"]):
+        line = render_line(text)
+        page[30 + 80 * k: 30 + 80 * k + line.shape[0], 30: 30 + line.shape[1]] = line
+    data = encode(Image.fromarray(page))
+    ocr = OCR(detector="classical", recognizer=rec)
+    want = ocr(load_gray(data), alphabet="0123456789.,")
+    with TestClient(create_app(ocr)) as c:
+        body = c.post("/api/ocr?alphabet=0123456789.,", files={"image": ("p.png", data, "image/png")}).json()
+    assert body["text"] == [ln.text for ln in want]
+    assert all(set(t) <= set("0123456789., ") for t in body["text"])
+
+
 @pytest.mark.parametrize("query", ["det=page", "min_confidence=2", "min_confidence=abc", "min_confidence=nan",
                                    "preprocess=sharpen", "preprocess=,clahe", "preprocess=clahe,%C2%B9", "chars=maybe"])
 def test_bad_options(client: TestClient, line_png: bytes, query: str) -> None:

@@ -67,6 +67,7 @@ class PageJob:
         detector_options: settings of the detector (e.g. ``{"model": "db.onnx"}`` for ``db``).
         threads: ONNX Runtime and OpenCV threads inside one worker.
         dpi: resolution PDF pages are rendered at.
+        alphabet: read only these characters (see :class:`~crnn_ocr.engine.Recognizer`); None: all.
     """
 
     model: str | None = None
@@ -74,6 +75,7 @@ class PageJob:
     detector_options: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     dpi: int = DEFAULT_DPI
+    alphabet: str | None = None
 
     def build(self) -> OCR:
         """The page pipeline, with this worker's thread limits applied (OpenCV threads are per process)."""
@@ -86,7 +88,8 @@ class PageJob:
         options = dict(self.detector_options)
         if self.detector == "db":
             options.setdefault("threads", self.threads)
-        return OCR(detector=self.detector, recognizer=Recognizer(self.model, threads=self.threads), **options)
+        rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet)
+        return OCR(detector=self.detector, recognizer=rec, **options)
 
 
 def ocr_page(ocr: OCR, source: str, page: int, dpi: int = DEFAULT_DPI) -> dict[str, Any]:

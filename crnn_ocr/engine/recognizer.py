@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
@@ -54,6 +55,10 @@ class Recognizer:
         batch_size: most lines per forward pass; lines are grouped by width to keep padding small.
         preprocess: override of the model's optional enhancement steps (height and normalisation always
             come from the model).
+        alphabet: restrict what is read to these characters: a preset (``"ascii"``, ``"digits"``, see
+            :data:`~crnn_ocr.charset.ALPHABETS`) or the characters themselves (``"0123456789.-"``); the
+            space is always allowed. For fields and documents known to hold nothing else: a Latin glyph
+            the model finds closer to a hanzi or a symbol is then read as the closest allowed character.
 
     >>> rec = Recognizer()                                 # doctest: +SKIP
     >>> [r.text for r in rec(["line.png", image_array])]   # doctest: +SKIP
@@ -65,6 +70,7 @@ class Recognizer:
         threads: int | None = None,
         batch_size: int = 32,
         preprocess: PreprocessConfig | None = None,
+        alphabet: str | None = None,
     ) -> None:
         if model is None:
             model = bundled_model_path()
@@ -76,6 +82,10 @@ class Recognizer:
         self._full_width = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
         self.max_columns = max(self.config.min_width, min(MAX_BATCH_COLUMNS,
                                                           MAX_BATCH_CELLS // self.charset.num_classes))
+        self._alphabets: dict[str, np.ndarray] = {}
+        self._alphabet_lock = threading.Lock()
+        self.alphabet = alphabet
+        self.allowed_classes(alphabet)  # an alphabet the charset cannot read fails here, not on first use
 
     @staticmethod
     def _merge(model_cfg: PreprocessConfig, override: PreprocessConfig | None) -> PreprocessConfig:
@@ -89,17 +99,36 @@ class Recognizer:
         """The model's name, as reported by the service's health check."""
         return self.meta.name
 
-    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> list[LineResult]:
+    def allowed_classes(self, alphabet: str | None) -> np.ndarray | None:
+        """Class indices an alphabet allows (``None``: the recogniser's own alphabet, if it has one).
+
+        Raises ``ValueError`` for an alphabet with characters the model's charset lacks.
+        """
+        alphabet = alphabet if alphabet is not None else self.alphabet
+        if alphabet is None:
+            return None
+        with self._alphabet_lock:
+            classes = self._alphabets.get(alphabet)
+            if classes is None:
+                classes = np.asarray(self.charset.alphabet_classes(alphabet), dtype=np.int64)
+                if len(self._alphabets) >= 64:  # alphabets may come from requests: keep the cache bounded
+                    self._alphabets.pop(next(iter(self._alphabets)))
+                self._alphabets[alphabet] = classes
+        return classes
+
+    def __call__(self, images: ImageInput | Sequence[ImageInput], alphabet: str | None = None,
+                 ) -> list[LineResult]:
         """Recognise one image or a list of them; results come back in input order.
 
         Lines are prepared at full resolution: one wider than the model's ``max_width`` is read in
-        overlapping windows (see :meth:`recognize_prepared`) instead of being squeezed.
+        overlapping windows (see :meth:`recognize_prepared`) instead of being squeezed. ``alphabet``
+        overrides the recogniser's own for this call.
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
         lines = [self.prepare(img) for img in images]
-        return self.recognize_prepared(lines, [self._source_width(img, ln) for img, ln in zip(images, lines,
-                                                                                                strict=True)])
+        widths = [self._source_width(img, ln) for img, ln in zip(images, lines, strict=True)]
+        return self.recognize_prepared(lines, widths, [alphabet] * len(lines))
 
     def prepare(self, image: ImageInput) -> np.ndarray:
         """One line as model input: ``prepare_line`` with the model's config, at full width.
@@ -120,13 +149,16 @@ class Recognizer:
         return float(line.shape[1])
 
     def recognize_prepared(self, lines: Sequence[np.ndarray], source_widths: Sequence[float] | None = None,
-                           ) -> list[LineResult]:
+                           alphabets: Sequence[str | None] | None = None) -> list[LineResult]:
         """Recognise already preprocessed lines (``prepare_line`` output), batched by width, in input order.
 
         A line wider than the model's ``max_width`` is cut into overlapping windows that are batched like
         any other line; their frame probabilities are stitched back before decoding, so nothing is cut off
-        and memory per batch stays bounded. Safe to call from several threads at once (no shared state).
+        and memory per batch stays bounded. ``alphabets`` gives each line its own alphabet (``None``: the
+        recogniser's), so lines of requests that asked for different ones share batches. Safe to call from
+        several threads at once (the only shared state, a cache of alphabets, is behind a lock).
         """
+        allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
         probs: list[np.ndarray | None] = [None] * len(pieces)
         stride = 0.0
@@ -146,7 +178,8 @@ class Recognizer:
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
             w = float(ln.shape[1])
             src_w = float(source_widths[i]) if source_widths is not None else w
-            results.append(self._to_result(greedy_decode(line_probs), stride * src_w / w, src_w))
+            results.append(self._to_result(greedy_decode(line_probs, allowed=allowed[i]), stride * src_w / w,
+                                           src_w))
         return results
 
     def _windows(self, width: int) -> list[tuple[int, int]]:

@@ -68,6 +68,7 @@ _OCR_BODY = {
                     "preprocess": {"type": "string", "pattern": PREPROCESS_PATTERN},
                     "min_confidence": {"type": "number", "minimum": 0, "maximum": 1},
                     "chars": {"type": "string", "enum": ["true", "false", "1", "0"]},
+                    "alphabet": {"type": "string", "minLength": 1, "maxLength": 10000},
                 },
             }},
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -214,6 +215,9 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
                                                    "'none' for none."),
         min_confidence: float | None = Query(None, ge=0.0, le=1.0, description="Drop lines below this."),
         chars: bool | None = Query(None, description="Include per-character results."),
+        alphabet: str | None = Query(None, min_length=1, max_length=10000,
+                                     description="Read only these characters: 'ascii', 'digits' or the "
+                                                 "characters themselves (the space is always allowed)."),
     ) -> OCRResponse:
         """Multipart field ``image`` (or a raw ``image/*`` body) in; ``{"text": [...], "time": s, ...}`` out."""
         start = time.perf_counter()
@@ -227,8 +231,13 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
         metrics.in_flight.inc()
         try:
             upload = await _read_upload(request, settings.max_bytes)
-            query = {"det": det, "preprocess": preprocess, "min_confidence": min_confidence, "chars": chars}
+            query = {"det": det, "preprocess": preprocess, "min_confidence": min_confidence, "chars": chars,
+                     "alphabet": alphabet}
             options = _options(upload.fields, query)
+            try:
+                runner.recognizer.allowed_classes(options.alphabet)
+            except ValueError as e:
+                raise ApiError(400, f"invalid option: alphabet: {e}", "bad_option") from None
             assert upload.image is not None
             decoded, lines = await runner.read(asyncio.get_running_loop(), upload.image, settings.max_pixels,
                                                options)

@@ -20,7 +20,7 @@ import numpy as np
 
 from crnn_ocr.results import LineResult
 
-RecognizeFn = Callable[[Sequence[np.ndarray], Sequence[float]], list[LineResult]]
+RecognizeFn = Callable[[Sequence[np.ndarray], Sequence[float], Sequence[str | None]], list[LineResult]]
 T = TypeVar("T")
 
 
@@ -28,6 +28,7 @@ T = TypeVar("T")
 class _Job:
     lines: list[np.ndarray]
     widths: list[float]
+    alphabet: str | None
     future: asyncio.Future[list[LineResult]]
 
 
@@ -35,7 +36,8 @@ class MicroBatcher:
     """Coalesce recognition jobs from concurrent requests into batches.
 
     Args:
-        recognize: ``(prepared lines, source widths) -> results`` in input order (``Recognizer.recognize_prepared``).
+        recognize: ``(prepared lines, source widths, alphabets) -> results`` in input order
+            (``Recognizer.recognize_prepared``).
         executor: where batches run (threads: ONNX Runtime releases the GIL while it computes).
         slots: batches allowed to run at once.
         max_wait_s: how long to wait for more jobs once one is waiting.
@@ -75,12 +77,13 @@ class MicroBatcher:
                 await self._collector
             self._collector = None
 
-    async def submit(self, lines: list[np.ndarray], widths: list[float]) -> list[LineResult]:
-        """Recognise ``lines`` as part of the next batch; results in input order."""
+    async def submit(self, lines: list[np.ndarray], widths: list[float], alphabet: str | None = None,
+                     ) -> list[LineResult]:
+        """Recognise ``lines`` as part of the next batch (read with ``alphabet``); results in input order."""
         if not lines:
             return []
         future: asyncio.Future[list[LineResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(lines, widths, future))
+        self._queue.put_nowait(_Job(lines, widths, alphabet, future))
         return await future
 
     async def run_exclusive(self, fn: Callable[..., T], *args: Any) -> T:
@@ -119,11 +122,12 @@ class MicroBatcher:
                 return
             lines = [ln for j in live for ln in j.lines]
             widths = [w for j in live for w in j.widths]
+            alphabets = [j.alphabet for j in live for _ in j.lines]
             if self.on_batch is not None:
                 self.on_batch(len(lines))
             try:
                 results = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self.recognize, lines, widths)
+                    self.executor, self.recognize, lines, widths, alphabets)
             except Exception as e:  # handed to every waiting request, which turns it into a 500
                 for j in live:
                     if not j.future.done():

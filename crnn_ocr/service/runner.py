@@ -105,7 +105,8 @@ class OcrRunner:
                                                        max_pixels, options)
         if self.uses_detector(options):
             # detection ran beside other requests' recognition; reading the lines takes an inference slot
-            return decoded, await self.batcher.run_exclusive(self.ocr.read_lines, decoded.gray, prepared)
+            return decoded, await self.batcher.run_exclusive(self.ocr.read_lines, decoded.gray, prepared,
+                                                             options.alphabet)
         h, w = decoded.gray.shape
-        (res,) = await self.batcher.submit([prepared], [float(w)])
+        (res,) = await self.batcher.submit([prepared], [float(w)], options.alphabet)
         return decoded, [res.with_box(full_box(w, h))] if res.text else []

@@ -24,6 +24,10 @@ class OCROptions(BaseModel):
                           "'none' for none; unset: the model's own.")
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Leave out lines below this confidence.")
     chars: bool = Field(False, description="Include per-character results.")
+    alphabet: str | None = Field(
+        None, min_length=1, max_length=10000,
+        description="Read only these characters: 'ascii', 'digits' or the characters themselves (the space "
+                    "is always allowed); unset: every character of the model.")
 
     @field_validator("preprocess", mode="before")
     @classmethod
