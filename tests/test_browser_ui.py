@@ -202,3 +202,20 @@ def test_page_shows_one_box_per_detected_line(page: Any, rec: Recognizer, tmp_pa
         page.locator("#lines li").last.hover()
         assert page.locator("#overlay polygon.active").count() == 1
         page.screenshot(path=str(tmp_path / "ui_page.png"), full_page=True)
+
+
+def test_character_choice_is_sent_with_the_image(page: Any, rec: Recognizer, tmp_path: Path) -> None:
+    image = save_png(tmp_path / "amount.png", "合计 Total ¥1,288.00 发票")
+    (free,) = rec([load_gray(image.read_bytes())])
+    (digits,) = rec([load_gray(image.read_bytes())], alphabet="digits")
+    assert free.text != digits.text, "the two readings must differ for this check to mean anything"
+    with served(create_app(rec)) as url:
+        page.goto(url + "/")
+        page.set_input_files("#file", str(image))
+        page.locator(".options summary").click()
+        page.select_option("#optAlphabet", "digits")
+        page.locator("#run").click()
+        page.wait_for_selector("#lines li .text")
+        assert page.locator("#lines li .text").all_inner_texts() == [digits.text]
+        page.locator("#lang").click()
+        assert page.locator("#optAlphabet option:checked").inner_text() == "Digits only"
