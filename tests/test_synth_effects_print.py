@@ -1,4 +1,5 @@
-"""Printer degradations: dot-matrix dots and faint thermal print stay legible and deterministic."""
+"""Printer degradations and busy backgrounds: dot-matrix dots, faint thermal print and clutter stay legible
+and deterministic."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ def test_thermal_fade_is_deterministic_and_keeps_a_legible_floor(line):
         assert np.median(200.0 - out[5:15, 10:40]) >= 35.0 - 1e-3
 
 
-@pytest.mark.parametrize("effect", ["dot_matrix", "thermal_fade"])
+@pytest.mark.parametrize("effect", ["dot_matrix", "thermal_fade", "clutter"])
 def test_stream_with_only_the_effect_gives_valid_lines(effect):
     cfg = SynthConfig.load(None)
     effects = dataclasses.replace(cfg.effects, **{n: float(n == effect) for n in EFFECTS})
@@ -108,3 +109,16 @@ def test_stream_with_only_the_effect_gives_valid_lines(effect):
         assert img.dtype == np.uint8 and img.ndim == 2 and 16 <= img.shape[0] <= 64 and img.shape[1] >= 4
         assert float(img.max()) - float(img.min()) > 30  # ink still stands out from the paper
         assert np.array_equal(img, stream.sample(i).image)
+
+
+@pytest.mark.parametrize(("bg", "ink"), [(230.0, 30.0), (25.0, 220.0), (200.0, 120.0)])
+def test_clutter_stays_on_the_background_side_of_the_ink(bg, ink):
+    for seed in range(20):
+        back = dg.clutter(40, 300, bg, ink, np.random.default_rng(seed))
+        assert back.shape == (40, 300) and back.dtype == np.float32
+        gap = (back - ink) * np.sign(bg - ink)  # distance from the ink towards the background
+        assert gap.min() >= abs(bg - ink) / 3 - 1e-3
+        assert back.min() >= 0 and back.max() <= 255
+    busy = dg.clutter(40, 300, bg, ink, np.random.default_rng(1))
+    assert busy.std() > 5  # not a flat field
+    assert np.array_equal(busy, dg.clutter(40, 300, bg, ink, np.random.default_rng(1)))

@@ -105,6 +105,7 @@ class EffectConfig:
     low_contrast: float = 0.15
     gradient_bg: float = 0.2
     paper_texture: float = 0.3
+    clutter: float = 0.06
     underline: float = 0.06
     table_rules: float = 0.06
     box_border: float = 0.04

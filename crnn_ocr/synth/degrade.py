@@ -115,6 +115,30 @@ def background(h: int, w: int, bg: float, rng: np.random.Generator, gradient: bo
     return img
 
 
+def clutter(h: int, w: int, bg: float, ink: float, rng: np.random.Generator) -> np.ndarray:
+    """A busy background as on signs, covers, posters and photos: soft blobs and a few flat shapes.
+
+    Gray levels stay on the background's side of the ink, at least a third of the ink contrast away from
+    it, so the text stays legible while the background is no longer a flat field the model can rely on.
+    """
+    cell = int(rng.integers(max(2, h // 4), max(3, 2 * h)))
+    low = rng.uniform(0.0, 1.0, (h // cell + 2, w // cell + 2)).astype(np.float32)
+    field = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(int(rng.integers(0, 4))):  # flat shapes: panels, stripes, photo edges
+        x0, x1 = sorted(int(v) for v in rng.integers(-w // 4, w + w // 4, 2))
+        y0, y1 = sorted(int(v) for v in rng.integers(-h // 2, h + h // 2, 2))
+        level = float(rng.uniform(0, 1))
+        if rng.random() < 0.5:
+            cv2.rectangle(field, (x0, y0), (x1, y1), level, -1)
+        else:
+            box = ((x0 + x1) / 2, (y0 + y1) / 2), (max(1, x1 - x0), max(1, y1 - y0)), float(rng.uniform(0, 180))
+            cv2.ellipse(field, box, level, -1)
+    field = np.clip(field, 0.0, 1.0)
+    near = ink + (bg - ink) / 3  # the level closest to the ink that the background may take
+    far = 255.0 if bg > ink else 0.0
+    return (near + (far - near) * field).astype(np.float32)
+
+
 def compose(text: np.ndarray, deco: np.ndarray, back: np.ndarray | float, ink: float, deco_ink: float,
             rng: np.random.Generator, faded: bool) -> np.ndarray:
     """Lay ink over the background through the masks; faded print gets uneven ink density."""

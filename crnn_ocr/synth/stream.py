@@ -256,7 +256,10 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
 
     h, w = text_mask.shape
     bg, ink = dg.colours(rng, on["inverted"], on["low_contrast"])
-    back = dg.background(h, w, bg, rng, on["gradient_bg"], on["paper_texture"])
+    if on["clutter"]:
+        back: np.ndarray | float = dg.clutter(h, w, bg, ink, rng)
+    else:
+        back = dg.background(h, w, bg, rng, on["gradient_bg"], on["paper_texture"])
     deco_ink = ink + rng.uniform(-30, 30) if rng.random() < 0.5 else ink
     img = dg.compose(text_mask, deco, back, ink, deco_ink, rng, faded=on["low_contrast"] and rng.random() < 0.5)
     if on["thermal_fade"]:
