@@ -120,3 +120,17 @@ def test_english_amounts_carry_no_yuan_sign():
     signs = [en_amount(np.random.default_rng((4, k))) for k in range(400)]
     assert not any("¥" in s or "元" in s for s in signs)
     assert sum(s.startswith("$") for s in signs) > 20 and sum(s[:1].isdigit() for s in signs) > 100
+
+
+def test_chinese_lines_show_middle_dots_and_list_marks(setup):
+    # "宋·苏轼", "《沁园春·雪》", "约翰·史密斯": the middle dot must not be a rarity, or it is read as "." or "•".
+    _, cd = setup
+    lines = [SOURCES[name](np.random.default_rng((5, k)), cd, 20) for name in ("zh_words", "zh_prose")
+             for k in range(1500)]
+    dotted = sum("·" in t for t in lines) / len(lines)
+    assert 0.01 < dotted < 0.15, dotted
+    assert not any(t.endswith("·") for t in lines)
+    from crnn_ocr.synth.corpus import LIST_MARKS
+
+    marked = sum(t.startswith(LIST_MARKS) for t in lines) / len(lines)
+    assert 0.01 < marked < 0.1, marked

@@ -312,30 +312,49 @@ def measure(rng: np.random.Generator) -> str:
     """A quantity with a unit (product specs, signs)."""
     v = _pick(rng, (str(int(rng.integers(1, 1000))), f"{rng.uniform(0, 100):.1f}"))
     return v + _pick(rng, ("ml", "ML", "g", "kg", "KG", "L", "cm", "mm", "m²", "km", "℃", "件", "个", "箱", "瓶",
-                           "斤", "克", "元/斤", "pcs", "PCS", "只", "份", "人", "次", "小时", "分钟", "天"))
+                           "斤", "克", "元/斤", "pcs", "PCS", "只", "份", "人", "次", "小时", "分钟", "天",
+                           "°", "°C", "°F", "%"))
 
 
 # ---------------------------------------------------------------- sources: (rng, data, target length) -> text
 
 
+LIST_MARKS = ("• ", "· ", "●", "■ ", "◆", "▪ ", "- ", "* ", "1. ", "2、", "(1)", "（一）", "①", "★", "√ ")
+"""Item marks that open list lines (bullets, numbers) in Chinese documents, slides and product pages."""
+EN_LIST_MARKS = ("• ", "- ", "* ", "1. ", "2) ", "(a) ", "■ ", "▪ ", "> ", "o ")
+
+
+def list_mark(rng: np.random.Generator, p: float = 0.04, marks: tuple[str, ...] = LIST_MARKS) -> str:
+    """A list item's mark with probability ``p``, else nothing."""
+    return _pick(rng, marks) if rng.random() < p else ""
+
+
 def src_zh_words(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
-    """Chinese words run together (titles, labels, signs), rarely punctuated."""
-    out: list[str] = []
-    size = 0
+    """Chinese words run together (titles, labels, signs), rarely punctuated.
+
+    A middle dot joins some of them, as in titles, dynasty-and-author credits and transliterated names
+    (``沁园春·雪``, ``宋·苏轼``, ``约翰·史密斯``).
+    """
+    out: list[str] = [list_mark(rng)]
+    size = len(out[0])
     while size < n:
         w = zh_word(rng, cd)
         out.append(w)
         size += len(w)
-        if rng.random() < 0.06:
+        r = rng.random()
+        if r < 0.06:
             out.append(_pick(rng, ZH_PUNCT))
             size += 1
-    return "".join(out)
+        elif r < 0.075:
+            out.append("·")
+            size += 1
+    return "".join(out).rstrip("·")
 
 
 def src_zh_prose(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
     """Chinese sentences with punctuation, quotes, numbers and the odd English word."""
-    out: list[str] = []
-    size = 0
+    out: list[str] = [list_mark(rng)]
+    size = len(out[0])
     while size < n:
         r = rng.random()
         if r < 0.04:
@@ -344,7 +363,9 @@ def src_zh_prose(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
             w = _case(rng, en_word(rng, cd), 0.3, 0.4)
         elif r < 0.085:
             a, b = _pick(rng, ZH_PAIRS)
-            w = a + zh_word(rng, cd) + zh_word(rng, cd) + b
+            w = a + zh_word(rng, cd) + _pick(rng, ("", "", "", "·")) + zh_word(rng, cd) + b
+        elif r < 0.09:
+            w = zh_word(rng, cd) + "·" + zh_word(rng, cd)
         else:
             w = zh_word(rng, cd)
         out.append(w)
@@ -398,7 +419,8 @@ def src_en_words(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
             out.append(w)
         size += len(w) + 1
     s = " ".join(out)
-    return s[0].upper() + s[1:] if s and style >= 0.3 and rng.random() < 0.5 else s
+    s = s[0].upper() + s[1:] if s and style >= 0.3 and rng.random() < 0.5 else s
+    return list_mark(rng, 0.03, EN_LIST_MARKS) + s
 
 
 _RECEIPT_WORDS = ("TOTAL", "SUBTOTAL", "SUB TOTAL", "GRAND TOTAL", "CASH", "CHANGE", "CHANGE DUE", "TAX",
