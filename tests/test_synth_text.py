@@ -134,3 +134,20 @@ def test_chinese_lines_show_middle_dots_and_list_marks(setup):
 
     marked = sum(t.startswith(LIST_MARKS) for t in lines) / len(lines)
     assert 0.01 < marked < 0.1, marked
+
+
+@pytest.mark.parametrize(("v", "want"), [(1, "一"), (10, "十"), (11, "十一"), (20, "二十"), (28, "二十八")])
+def test_chinese_numerals(v, want):
+    from crnn_ocr.synth.corpus import cn_numeral
+
+    assert cn_numeral(v) == want
+
+
+def test_one_symbol_enumerations_and_chinese_dates_appear(setup):
+    # ①②③, ⑴⑵, Ⅰ Ⅱ and 二〇二四年 are common in print; without them they only show up in coverage lines.
+    from crnn_ocr.synth.corpus import NUMBERED_MARKS
+
+    text = "".join(t for t, _ in texts(setup, 8000))
+    for seq in NUMBERED_MARKS[:5]:
+        assert sum(text.count(c) for c in seq) >= 3, seq
+    assert text.count("〇") >= 10

@@ -248,12 +248,23 @@ def amount_capital(rng: np.random.Generator) -> str:
     return "".join(parts).replace("万万", "万") + tail
 
 
+_ZH_DIGITS = "〇一二三四五六七八九"
+
+
+def cn_numeral(v: int) -> str:
+    """1..99 in Chinese numerals, as dates and lists write them (九, 十, 十一, 二十, 二十八)."""
+    tens, ones = divmod(v, 10)
+    return (_ZH_DIGITS[tens] if tens > 1 else "") + ("十" if tens else "") + (_ZH_DIGITS[ones] if ones else "")
+
+
 def date_str(rng: np.random.Generator) -> str:
     """A date (and sometimes a time) in Chinese, ISO or receipt formats."""
     y, m, d = int(rng.integers(1990, 2031)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
     hh, mm, ss = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
     mon = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")[m - 1]
-    forms = (f"{y}年{m}月{d}日", f"{y}年{m:02d}月{d:02d}日", f"{y}-{m:02d}-{d:02d}", f"{y}/{m:02d}/{d:02d}",
+    cn_year = "".join(_ZH_DIGITS[int(c)] for c in str(y))  # 二〇二四: letters write years digit by digit
+    cn_date = f"{cn_year}年{cn_numeral(m)}月{cn_numeral(d)}日"
+    forms = (f"{y}年{m}月{d}日", f"{y}年{m:02d}月{d:02d}日", cn_date, f"{y}-{m:02d}-{d:02d}", f"{y}/{m:02d}/{d:02d}",
              f"{y}.{m:02d}.{d:02d}", f"{d:02d}/{m:02d}/{y}", f"{d:02d} {mon} {y}", f"{m}/{d}/{y}",
              f"{y}-{m:02d}-{d:02d} {hh:02d}:{mm:02d}:{ss:02d}", f"{d:02d}/{m:02d}/{y} {hh:02d}:{mm:02d}",
              f"{y}年{m}月{d}日 {hh:02d}:{mm:02d}", f"{hh:02d}:{mm:02d}", f"{d:02d}-{mon}-{str(y)[2:]}")
@@ -313,20 +324,29 @@ def measure(rng: np.random.Generator) -> str:
     v = _pick(rng, (str(int(rng.integers(1, 1000))), f"{rng.uniform(0, 100):.1f}"))
     return v + _pick(rng, ("ml", "ML", "g", "kg", "KG", "L", "cm", "mm", "m²", "km", "℃", "件", "个", "箱", "瓶",
                            "斤", "克", "元/斤", "pcs", "PCS", "只", "份", "人", "次", "小时", "分钟", "天",
-                           "°", "°C", "°F", "%"))
+                           "°", "°C", "°F", "%", "m³", "μm", "μg", "μl", "Ω", "kΩ", "mΩ"))
 
 
 # ---------------------------------------------------------------- sources: (rng, data, target length) -> text
 
 
-LIST_MARKS = ("• ", "· ", "●", "■ ", "◆", "▪ ", "- ", "* ", "1. ", "2、", "(1)", "（一）", "①", "★", "√ ")
+LIST_MARKS = ("• ", "· ", "●", "■ ", "◆", "▪ ", "- ", "* ", "1. ", "2、", "(1)", "（一）", "★", "√ ")
 """Item marks that open list lines (bullets, numbers) in Chinese documents, slides and product pages."""
+NUMBERED_MARKS = ("①②③④⑤⑥⑦⑧⑨⑩", "⑴⑵⑶⑷⑸⑹⑺⑻⑼⑽", "⒈⒉⒊⒋⒌⒍⒎⒏⒐⒑", "㈠㈡㈢㈣㈤㈥㈦㈧㈨㈩", "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ",
+                  "一二三四五六七八九十")
+"""Enumerations printed as one symbol each (circled, parenthesised, Roman), and Chinese numerals."""
 EN_LIST_MARKS = ("• ", "- ", "* ", "1. ", "2) ", "(a) ", "■ ", "▪ ", "> ", "o ")
 
 
 def list_mark(rng: np.random.Generator, p: float = 0.04, marks: tuple[str, ...] = LIST_MARKS) -> str:
-    """A list item's mark with probability ``p``, else nothing."""
-    return _pick(rng, marks) if rng.random() < p else ""
+    """A list item's mark with probability ``p``, else nothing; Chinese lists are numbered half the time."""
+    if rng.random() >= p:
+        return ""
+    if marks is LIST_MARKS and rng.random() < 0.5:
+        seq = _pick(rng, NUMBERED_MARKS)
+        item = seq[int(rng.integers(0, 4)) if rng.random() < 0.7 else int(rng.integers(0, len(seq)))]
+        return item + ("、" if seq[0] == "一" else _pick(rng, ("", "", " ", ".")))
+    return _pick(rng, marks)
 
 
 def src_zh_words(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
@@ -486,7 +506,8 @@ def src_mixed(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
             w = measure(rng)
         elif r < 0.92:
             w = _pick(rng, ("APP", "WiFi", "USB", "iPhone", "PDF", "VIP", "CEO", "AI", "GPS", "PM2.5", "5G",
-                            "QQ", "ID", "IT", "OK", "LED", "ATM", "NBA", "DIY", "SUV", "Excel", "Python"))
+                            "QQ", "ID", "IT", "OK", "LED", "ATM", "NBA", "DIY", "SUV", "Excel", "Python",
+                            "α-", "β-", "γ-", "π", "Δ", "λ", "σ", "Ω", "μ", "Σ", "θ", "ω"))  # science and specs
         else:
             w = str(int(rng.integers(0, 10000)))
         prev_ascii = bool(out) and out[-1][-1:].isascii()
