@@ -338,11 +338,12 @@ NUMBERED_MARKS = ("①②③④⑤⑥⑦⑧⑨⑩", "⑴⑵⑶⑷⑸⑹⑺⑻⑼
 EN_LIST_MARKS = ("• ", "- ", "* ", "1. ", "2) ", "(a) ", "■ ", "▪ ", "> ", "o ")
 
 
-def list_mark(rng: np.random.Generator, p: float = 0.04, marks: tuple[str, ...] = LIST_MARKS) -> str:
-    """A list item's mark with probability ``p``, else nothing; Chinese lists are numbered half the time."""
+def list_mark(rng: np.random.Generator, p: float = 0.04, marks: tuple[str, ...] = LIST_MARKS,
+              numbered: float = 0.5) -> str:
+    """A list item's mark with probability ``p``, else nothing; a ``numbered`` share are enumerations."""
     if rng.random() >= p:
         return ""
-    if marks is LIST_MARKS and rng.random() < 0.5:
+    if numbered and rng.random() < numbered:
         seq = _pick(rng, NUMBERED_MARKS)
         item = seq[int(rng.integers(0, 4)) if rng.random() < 0.7 else int(rng.integers(0, len(seq)))]
         return item + ("、" if seq[0] == "一" else _pick(rng, ("", "", " ", ".")))
@@ -440,7 +441,7 @@ def src_en_words(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
         size += len(w) + 1
     s = " ".join(out)
     s = s[0].upper() + s[1:] if s and style >= 0.3 and rng.random() < 0.5 else s
-    return list_mark(rng, 0.03, EN_LIST_MARKS) + s
+    return list_mark(rng, 0.03, EN_LIST_MARKS, numbered=0.0) + s
 
 
 _RECEIPT_WORDS = ("TOTAL", "SUBTOTAL", "SUB TOTAL", "GRAND TOTAL", "CASH", "CHANGE", "CHANGE DUE", "TAX",
@@ -482,7 +483,7 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
         lambda: f"{up()} {en_amount(rng)}{_pick(rng, (' *', '*', ' S', ' Z', ' #', ''))}",
         lambda: f"{_pick(rng, 'SZEX')}{_pick(rng, ('=', ' = ', ': '))}{_pick(rng, ('SR', 'ZR', 'GST', 'TAX'))}"
                 f" @{_pick(rng, ('0', '6', '7', '10'))}%",
-        lambda: f"{up()} {_pick(rng, ('=', '-', '.', '_', '~'))* int(rng.integers(3, 12))} {en_amount(rng)}",
+        lambda: f"{up()} {_pick(rng, ('=', '-', '.', '_', '~')) * int(rng.integers(3, 12))} {en_amount(rng)}",
         lambda: f'"{up()} {up()}"',
     )
     s = _pick(rng, forms)()
