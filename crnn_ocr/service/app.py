@@ -30,6 +30,7 @@ from crnn_ocr.service.logs import LOGGER_NAME, request_id_var
 from crnn_ocr.service.metrics import Metrics
 from crnn_ocr.service.runner import OcrRunner
 from crnn_ocr.service.schemas import (
+    ALPHABET_MAX_CHARS,
     PREPROCESS_PATTERN,
     ErrorResponse,
     HealthResponse,
@@ -68,7 +69,7 @@ _OCR_BODY = {
                     "preprocess": {"type": "string", "pattern": PREPROCESS_PATTERN},
                     "min_confidence": {"type": "number", "minimum": 0, "maximum": 1},
                     "chars": {"type": "string", "enum": ["true", "false", "1", "0"]},
-                    "alphabet": {"type": "string", "minLength": 1, "maxLength": 10000},
+                    "alphabet": {"type": "string", "minLength": 1, "maxLength": ALPHABET_MAX_CHARS},
                 },
             }},
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -215,7 +216,7 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
                                                    "'none' for none."),
         min_confidence: float | None = Query(None, ge=0.0, le=1.0, description="Drop lines below this."),
         chars: bool | None = Query(None, description="Include per-character results."),
-        alphabet: str | None = Query(None, min_length=1, max_length=10000,
+        alphabet: str | None = Query(None, min_length=1, max_length=ALPHABET_MAX_CHARS,
                                      description="Read only these characters: 'ascii', 'digits' or the "
                                                  "characters themselves (the space is always allowed)."),
     ) -> OCRResponse:

@@ -11,6 +11,8 @@ PREPROCESS_STEPS = ("clahe", "denoise", "adaptive_threshold")
 _STEP = "(" + "|".join(PREPROCESS_STEPS) + ")"
 PREPROCESS_PATTERN = f"^(none|{_STEP}(,{_STEP})*)?$"
 """``none``, or a comma-separated list of steps (the empty string also means no steps)."""
+ALPHABET_MAX_CHARS = 10000
+"""Longest ``alphabet`` option: room for the whole charset, a bound on what a request can make us parse."""
 
 
 class OCROptions(BaseModel):
@@ -25,7 +27,7 @@ class OCROptions(BaseModel):
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Leave out lines below this confidence.")
     chars: bool = Field(False, description="Include per-character results.")
     alphabet: str | None = Field(
-        None, min_length=1, max_length=10000,
+        None, min_length=1, max_length=ALPHABET_MAX_CHARS,
         description="Read only these characters: 'ascii', 'digits' or the characters themselves (the space "
                     "is always allowed); unset: every character of the model.")
 
