@@ -33,6 +33,7 @@ from crnn_ocr.train.run import (
     EndlessSampler,
     StopSignal,
     append_csv,
+    close_window,
     ignore_signals,
     lr_at,
     optimizer_step,
@@ -250,10 +251,9 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
             if st["step"] % cfg.log_every == 0:
                 now = time.monotonic()
                 st["train_seconds"] += now - t_log
-                st["device_seconds"][device.type] = st["device_seconds"].get(device.type, 0.0) + now - t_log
+                data_wait = close_window(st["device_seconds"], device.type, now - t_log, wait)
                 means = {k: v / n_log for k, v in sums.items()}
                 rate = n_log * cfg.batch_size / max(now - t_log, 1e-9)
-                data_wait = min(1.0, wait / max(now - t_log, 1e-9))
                 log(f"step {st['step']} pages {st['samples_seen']:,} loss {means['loss']:.4f} "
                     f"(bce {means['bce']:.3f} l1 {means['l1']:.3f} dice {means['dice']:.3f}) {rate:.2f} pages/s "
                     f"lr {lr_at(st['step'], cfg):.2e} data-wait {data_wait:.0%}")

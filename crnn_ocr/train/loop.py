@@ -37,6 +37,7 @@ from crnn_ocr.train.run import (
     EndlessSampler,
     StopSignal,
     append_csv,
+    close_window,
     ignore_signals,
     lr_at,
     optimizer_step,
@@ -377,8 +378,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     rate = n_log * world / max(now - t_log, 1e-9)
                     mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
-                    st.device_seconds[device.type] = st.device_seconds.get(device.type, 0.0) + now - t_log
-                    data_wait = min(1.0, wait / max(now - t_log, 1e-9))
+                    data_wait = close_window(st.device_seconds, device.type, now - t_log, wait)
                     log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed, data_wait))
                     append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})

@@ -216,3 +216,13 @@ def append_csv(path: Path, row: dict[str, Any]) -> None:
         if new:
             w.writeheader()
         w.writerow(row)
+
+
+def close_window(device_seconds: dict[str, float], device_type: str, seconds: float, waited: float) -> float:
+    """Credit a progress window's trainer time to its device type; return the share spent waiting for data.
+
+    A high share means the data workers are the bottleneck (add some); a low share with a slow step means
+    the model step is (on a GPU: try a bigger batch).
+    """
+    device_seconds[device_type] = device_seconds.get(device_type, 0.0) + seconds
+    return min(1.0, waited / max(seconds, 1e-9))
