@@ -1,5 +1,5 @@
-"""Printer degradations and busy backgrounds: dot-matrix dots, faint thermal print and clutter stay legible
-and deterministic."""
+"""Printer degradations and busy backgrounds: dot-matrix dots, bitmap fonts, faint thermal print and clutter
+stay legible and deterministic."""
 
 from __future__ import annotations
 
@@ -69,6 +69,32 @@ def test_dot_matrix_of_an_empty_mask_is_empty():
     assert not dg.dot_matrix(empty, np.random.default_rng(0), 20.0).any()
 
 
+def edges(mask: np.ndarray, axis: int) -> int:
+    """How many columns (axis 1) or rows (axis 0) hold an ink/paper edge in any row (column)."""
+    on = mask > 127
+    return int((np.diff(on, axis=axis).any(axis=1 - axis)).sum())
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_bitmap_font_puts_the_strokes_on_a_coarse_pixel_grid(ink, dense):
+    big = cv2.resize(ink, (2 * ink.shape[1], 2 * ink.shape[0]), interpolation=cv2.INTER_LINEAR)
+    for seed in range(8):
+        b = dg.bitmap_font(big, np.random.default_rng(seed), 2 * HEIGHT, dense)
+        assert b.shape == big.shape and b.dtype == np.uint8 and set(np.unique(b)) <= {0, 255}
+        # Edges only on cell boundaries (cells >= 2.6 px): far fewer columns and rows hold one than in
+        # the outline rendering, where nearly every inked column does.
+        assert edges(b, 1) < 0.5 * edges(big, 1) and edges(b, 0) < 0.5 * edges(big, 0)
+        assert within(b, big, 6) > 0.97 and within(big, b, 5) > 0.9  # same letters, no stroke lost
+    assert np.array_equal(dg.bitmap_font(ink, np.random.default_rng(1), HEIGHT),
+                          dg.bitmap_font(ink, np.random.default_rng(1), HEIGHT))
+
+
+def test_bitmap_font_leaves_small_text_alone(ink):
+    small = cv2.resize(ink, (ink.shape[1] // 4, ink.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    assert dg.bitmap_font(small, np.random.default_rng(0), HEIGHT / 4, dense=True) is small
+    assert not dg.bitmap_font(np.zeros((30, 80), np.uint8), np.random.default_rng(0), 20.0).any()
+
+
 def test_thermal_fade_lowers_contrast_but_keeps_ink_darker(line):
     paper = float(np.median(line))
     text = line < 100
@@ -97,7 +123,7 @@ def test_thermal_fade_is_deterministic_and_keeps_a_legible_floor(line):
         assert np.median(200.0 - out[5:15, 10:40]) >= 35.0 - 1e-3
 
 
-@pytest.mark.parametrize("effect", ["dot_matrix", "thermal_fade", "clutter"])
+@pytest.mark.parametrize("effect", ["dot_matrix", "bitmap_font", "thermal_fade", "clutter"])
 def test_stream_with_only_the_effect_gives_valid_lines(effect):
     cfg = SynthConfig.load(None)
     effects = dataclasses.replace(cfg.effects, **{n: float(n == effect) for n in EFFECTS})

@@ -117,6 +117,7 @@ class EffectConfig:
     ink_bleed: float = 0.12
     erosion: float = 0.08
     dot_matrix: float = 0.06
+    bitmap_font: float = 0.08
     shadow: float = 0.15
     uneven_light: float = 0.2
     thermal_fade: float = 0.06

@@ -82,6 +82,36 @@ def dot_matrix(mask: np.ndarray, rng: np.random.Generator, height: float, dense:
     return np.clip(dots * 255.0, 0, 255).astype(np.uint8)
 
 
+def bitmap_font(mask: np.ndarray, rng: np.random.Generator, height: float, dense: bool = False) -> np.ndarray:
+    """Re-draw the strokes on a coarse grid of square pixels, as a POS printer prints its built-in font.
+
+    Thermal and impact receipt printers draw text from bitmap fonts about 12-17 dots high at 203 dpi; scanned,
+    their letters have stair-stepped edges and strokes one or two cells wide, which look unlike outline fonts
+    rendered with anti-aliasing. The mask is area-sampled onto a grid of 8-15 cells per capital height (14-22
+    for lines with hanzi, which need more cells to stay legible); a cell is inked where its coverage is at
+    least 30-50% of the best cell next to it, so thin strokes keep one cell rather than vanishing.
+
+    Args:
+        mask: uint8 ink coverage (255 = ink).
+        rng: the sample's generator.
+        height: text height in pixels (capitals and hanzi above the baseline); the cell size scales with it.
+        dense: the line has hanzi (finer grid).
+
+    Returns:
+        A uint8 mask of the same shape (0 or 255); the input itself when cells would be under 1.6 px.
+    """
+    h, w = mask.shape
+    cy = height / (rng.uniform(14, 22) if dense else rng.uniform(8, 15))
+    if cy < 1.6:
+        return mask
+    cx = cy * rng.uniform(0.85, 1.2)  # 12x24 and 9x17 fonts: cells are not always square
+    gw, gh = max(1, round(w / cx)), max(1, round(h / cy))
+    cover = cv2.resize(mask.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
+    peak = cv2.dilate(cover, np.ones((3, 3), np.uint8))
+    cells = (cover >= rng.uniform(0.3, 0.5) * peak) & (cover > 40.0)
+    return cv2.resize(cells.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
 def colours(rng: np.random.Generator, inverted: bool, low_contrast: bool) -> tuple[float, float]:
     """Background and ink gray levels: dark on light, light on dark, or faint (thermal receipts, pencil)."""
     if low_contrast:

@@ -249,10 +249,12 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
         text_mask = dg.ink_bleed(text_mask, rng, thin)
     if on["erosion"]:
         text_mask = dg.morph(text_mask, rng, size, thin)
-    if on["dot_matrix"]:
+    if on["dot_matrix"] or on["bitmap_font"]:
         dense = any(is_hanzi(c) for c in text)
-        if size >= 27 or not dense:  # smaller hanzi get too few dots to stay legible
+        if on["dot_matrix"] and (size >= 27 or not dense):  # smaller hanzi get too few dots to stay legible
             text_mask = dg.dot_matrix(text_mask, rng, rd.CAP * size, dense)
+        elif on["bitmap_font"]:
+            text_mask = dg.bitmap_font(text_mask, rng, rd.CAP * size, dense)
 
     h, w = text_mask.shape
     bg, ink = dg.colours(rng, on["inverted"], on["low_contrast"])
