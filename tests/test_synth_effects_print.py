@@ -1,5 +1,5 @@
-"""Printer degradations and busy backgrounds: dot-matrix dots, bitmap fonts, faint thermal print and clutter
-stay legible and deterministic."""
+"""Printer degradations and busy backgrounds: dot-matrix dots, bitmap fonts, patchy ink, faint thermal print
+and clutter stay legible and deterministic."""
 
 from __future__ import annotations
 
@@ -95,6 +95,18 @@ def test_bitmap_font_leaves_small_text_alone(ink):
     assert not dg.bitmap_font(np.zeros((30, 80), np.uint8), np.random.default_rng(0), 20.0).any()
 
 
+def test_ink_dropout_breaks_strokes_but_keeps_most_ink(ink):
+    n0, total = components(ink), float(ink.sum())
+    outs = [dg.ink_dropout(ink, np.random.default_rng(seed), HEIGHT) for seed in range(8)]
+    for out in outs:
+        assert out.shape == ink.shape and out.dtype == np.uint8
+        assert (out <= ink).all()  # ink is only taken away, never added to the paper
+        assert 0.5 < out.sum() / total < 0.95
+    assert sum(components(o) for o in outs) > 8 * n0  # strokes break into more pieces
+    assert np.array_equal(outs[0], dg.ink_dropout(ink, np.random.default_rng(0), HEIGHT))
+    assert not dg.ink_dropout(np.zeros((30, 80), np.uint8), np.random.default_rng(0), 20.0).any()
+
+
 def test_thermal_fade_lowers_contrast_but_keeps_ink_darker(line):
     paper = float(np.median(line))
     text = line < 100
@@ -123,7 +135,7 @@ def test_thermal_fade_is_deterministic_and_keeps_a_legible_floor(line):
         assert np.median(200.0 - out[5:15, 10:40]) >= 35.0 - 1e-3
 
 
-@pytest.mark.parametrize("effect", ["dot_matrix", "bitmap_font", "thermal_fade", "clutter"])
+@pytest.mark.parametrize("effect", ["dot_matrix", "bitmap_font", "ink_dropout", "thermal_fade", "clutter"])
 def test_stream_with_only_the_effect_gives_valid_lines(effect):
     cfg = SynthConfig.load(None)
     effects = dataclasses.replace(cfg.effects, **{n: float(n == effect) for n in EFFECTS})

@@ -31,6 +31,32 @@ def morph(mask: np.ndarray, rng: np.random.Generator, size: int, thin: bool = Fa
     return cv2.dilate(mask, k)
 
 
+def ink_dropout(mask: np.ndarray, rng: np.random.Generator, height: float) -> np.ndarray:
+    """Patchy ink: holes inside the strokes, as worn thermal heads, dry ribbons and overexposed scans leave.
+
+    A smooth random field with blobs of 4-12% of the text height decides where ink did not transfer; 12-30%
+    of the inked area is lost, in soft-edged patches, so letters are broken but stay legible.
+
+    Args:
+        mask: uint8 ink coverage (255 = ink).
+        rng: the sample's generator.
+        height: text height in pixels (capitals and hanzi above the baseline); the blob size scales with it.
+
+    Returns:
+        A uint8 mask of the same shape, nowhere darker than the input.
+    """
+    h, w = mask.shape
+    grain = max(1.0, rng.uniform(0.04, 0.12) * height)
+    coarse = rng.random((max(2, round(h / grain)), max(2, round(w / grain)))).astype(np.float32)
+    field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    inked = mask > 127
+    if not inked.any():
+        return mask.copy()
+    cut = float(np.quantile(field[inked], rng.uniform(0.12, 0.3)))
+    keep = np.clip((field - cut) / 0.06 + 0.5, 0.0, 1.0)  # a soft edge about a pixel wide
+    return (mask.astype(np.float32) * keep).astype(np.uint8)
+
+
 def dot_matrix(mask: np.ndarray, rng: np.random.Generator, height: float, dense: bool = False) -> np.ndarray:
     """Re-draw the strokes as round dots on a regular grid, as an impact (9/24-pin) print head prints.
 

@@ -249,6 +249,8 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
         text_mask = dg.ink_bleed(text_mask, rng, thin)
     if on["erosion"]:
         text_mask = dg.morph(text_mask, rng, size, thin)
+    if on["ink_dropout"]:
+        text_mask = dg.ink_dropout(text_mask, rng, rd.CAP * size)
     if on["dot_matrix"] or on["bitmap_font"]:
         dense = any(is_hanzi(c) for c in text)
         if on["dot_matrix"] and (size >= 27 or not dense):  # smaller hanzi get too few dots to stay legible
