@@ -83,19 +83,40 @@ def load_english_words(allowed: frozenset[str], top_n: int) -> list[str]:
     return [w for w in top_n_list("en", top_n) if w.isascii() and set(w) <= allowed]
 
 
+EN_LOCALES = ("en_US", "en_US", "en_GB", "en_AU", "en_IN", "en_MS", "en_PH")
+"""Faker locales of the English pool (US twice): receipts and forms from everywhere English is printed
+carry local street, town and company names (Jalan, Taman, Chowk, Sdn Bhd, Pty Ltd) and address formats."""
+_FAKER_FIELDS_ZH = ("name", "address", "company", "phone_number", "job", "city", "street_address",
+                    "company_prefix", "date", "ssn")
+_FAKER_FIELDS_EN = ("name", "address", "company", "phone_number", "email", "url", "street_address", "job",
+                    "date", "city")
+
+
+def _has(fake, field: str) -> bool:
+    try:
+        getattr(fake, field)
+    except AttributeError:
+        return False
+    return True
+
+
 def faker_pool(n: int, seed: int = 20240501) -> tuple[list[str], list[str]]:
-    """Names, addresses, companies, phones... from Faker, generated once with a fixed seed."""
+    """Names, addresses, companies, phones... from Faker, generated once with fixed seeds."""
     from faker import Faker
 
-    zh, en = Faker("zh_CN"), Faker("en_US")
+    zh = Faker("zh_CN")
     zh.seed_instance(seed)
-    en.seed_instance(seed + 1)
-    zh_makers = (zh.name, zh.address, zh.company, zh.phone_number, zh.job, zh.city, zh.street_address,
-                 zh.company_prefix, zh.date, zh.ssn)
-    en_makers = (en.name, en.address, en.company, en.phone_number, en.email, en.url, en.street_address,
-                 en.job, en.date, en.city)
-    pool_zh = [zh_makers[k % len(zh_makers)]() for k in range(n)]
-    pool_en = [en_makers[k % len(en_makers)]() for k in range(n)]
+    en = [Faker(loc) for loc in EN_LOCALES]
+    for j, f in enumerate(en):
+        f.seed_instance(seed + 1 + j)
+    pool_zh = [getattr(zh, _FAKER_FIELDS_ZH[k % len(_FAKER_FIELDS_ZH)])() for k in range(n)]
+    # Locale and field both cycle (7 and 10 are coprime), so every locale gives every field it has
+    # (the others come from the US one: not every locale has phone numbers or e-mail domains).
+    pool_en = []
+    for k in range(n):
+        field = _FAKER_FIELDS_EN[k % len(_FAKER_FIELDS_EN)]
+        f = en[k % len(en)]
+        pool_en.append((getattr(f, field) if _has(f, field) else getattr(en[0], field))())
     return [" ".join(s.split()) for s in pool_zh], [" ".join(s.split()) for s in pool_en]
 
 
