@@ -177,6 +177,9 @@ def train(
     device: Annotated[str | None, typer.Option(help="cpu | cuda")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
     workers: Annotated[int | None, typer.Option(help="Data worker processes.")] = None,
+    extend_schedule: Annotated[int | None, typer.Option(
+        help="With --resume: stretch the cosine schedule to end at this step, keeping the current learning "
+             "rate (saved with the run).")] = None,
 ) -> None:
     """Train or fine-tune a recogniser; resumable, saves on Ctrl-C/SIGTERM."""
     from crnn_ocr.charset import UnknownCharacterError
@@ -196,8 +199,9 @@ def train(
         cfg.sources.append(SourceConfig(kind=kind, path=str(d), weight=data_weight))
     extra = extend_charset.read_text(encoding="utf-8").replace("\n", "") if extend_charset else ""
     try:
-        run_training(cfg, resume=resume, init_from=str(init_from) if init_from else None, extra_chars=extra)
-    except UnknownCharacterError as e:
+        run_training(cfg, resume=resume, init_from=str(init_from) if init_from else None, extra_chars=extra,
+                     extend_schedule=extend_schedule)
+    except (UnknownCharacterError, ValueError) as e:
         fail(str(e))
 
 

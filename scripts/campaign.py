@@ -1,6 +1,7 @@
 """The bundled model's training campaign, one session at a time.
 
     python scripts/campaign.py start     # resume training in the background (nice), from the committed checkpoint
+    python scripts/campaign.py start --extend-schedule 120000   # ... with extra `crnn-ocr train` options
     python scripts/campaign.py status    # last progress line
     python scripts/campaign.py finish    # stop (checkpoint saved), export, quantise, evaluate, log, stage the files
 
@@ -32,14 +33,14 @@ PIDFILE = RUN / "train.pid"
 CLI = [sys.executable, "-m", "crnn_ocr"]
 
 
-def start() -> None:
-    """Resume the run in the background at low priority."""
+def start(*train_args: str) -> None:
+    """Resume the run in the background at low priority (``train_args`` go to ``crnn-ocr train``)."""
     RUN.mkdir(parents=True, exist_ok=True)
     if not (RUN / "last.pt").is_file() and COMMITTED.is_file():
         shutil.copy2(COMMITTED, RUN / "last.pt")
         print(f"seeded {RUN / 'last.pt'} from {COMMITTED.relative_to(ROOT)}")
     log = (RUN / "train.log").open("a")
-    proc = subprocess.Popen(["nice", "-n", "10", *CLI, "train", "--config", str(CONFIG), "--resume"],
+    proc = subprocess.Popen(["nice", "-n", "10", *CLI, "train", "--config", str(CONFIG), "--resume", *train_args],
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     PIDFILE.write_text(str(proc.pid))
     print(f"training in the background, pid {proc.pid}; log: {RUN / 'train.log'}")
@@ -132,6 +133,6 @@ def finish() -> None:
 
 if __name__ == "__main__":
     commands = {"start": start, "status": status, "stop": stop, "finish": finish}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}}")
-    commands[sys.argv[1]]()
+    if len(sys.argv) < 2 or sys.argv[1] not in commands or (len(sys.argv) > 2 and sys.argv[1] != "start"):
+        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}} (start takes extra crnn-ocr train options)")
+    commands[sys.argv[1]](*sys.argv[2:])

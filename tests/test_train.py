@@ -18,6 +18,7 @@ from crnn_ocr.models import create_model, list_models, model_config  # noqa: E40
 from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint  # noqa: E402
 from crnn_ocr.train.config import TrainConfig  # noqa: E402
 from crnn_ocr.train.loop import ctc_loss, extend_head, lr_at, sample_classes, train  # noqa: E402
+from crnn_ocr.train.run import extended_schedule  # noqa: E402
 
 WORDS = ["发票", "合计", "12.50", "TOTAL", "号码", "金额", "ab", "2024年", "你好", "CASH", "日期", "¥8",
          "数量", "单价", "tax", "No.7", "收据", "OK", "人民币", "100"]
@@ -86,6 +87,47 @@ def test_lr_schedule():
     assert lr_at(9, cfg) == pytest.approx(1e-3)
     assert lr_at(60, cfg) == pytest.approx((1e-3 + 1e-5) / 2)
     assert lr_at(110, cfg) == pytest.approx(1e-5) == lr_at(10_000, cfg)
+
+
+@pytest.mark.parametrize("step", [20, 60, 105, 200])
+def test_extended_schedule_keeps_the_rate_and_decays_more_slowly(step):
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=10, schedule_steps=110)
+    new = extended_schedule(cfg, step, 400)
+    assert new.schedule_steps == 400 and cfg.schedule_steps == 110  # a copy: the input is left as it was
+    assert lr_at(step, new) == pytest.approx(lr_at(step, cfg))
+    assert lr_at(400, new) == pytest.approx(1e-5) == lr_at(1000, new)
+    later = [lr_at(s, new) for s in range(step, 401, 10)]
+    assert all(a >= b for a, b in zip(later, later[1:], strict=False))  # no jump, only decay
+    if step < 110:
+        assert lr_at(step + 5, new) > lr_at(step + 5, cfg)
+
+
+def test_extended_schedule_rejects_impossible_requests():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=10, schedule_steps=110)
+    with pytest.raises(ValueError, match="warm-up"):
+        extended_schedule(cfg, 5, 400)
+    with pytest.raises(ValueError, match="end after"):
+        extended_schedule(cfg, 60, 60)
+
+
+def test_resume_with_extended_schedule_is_saved(tmp_path, lines_dir):
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    cfg = tiny_cfg(tmp_path / "run", lines_dir, max_steps=10, charset=str(cs_path))
+    with pytest.raises(ValueError, match="resume"):
+        train(cfg, log=lambda s: None, extend_schedule=1000)
+    train(cfg, log=lambda s: None)
+    before = lr_at(10, TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"]))
+    lines: list[str] = []
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=12, charset=str(cs_path)), resume=True,
+          log=lines.append, extend_schedule=1000)
+    assert any("schedule extended" in ln for ln in lines)
+    saved = TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"])
+    assert saved.schedule_steps == 1000 and lr_at(10, saved) == pytest.approx(before)
+    # A later plain resume keeps the extended schedule (the run definition comes from the checkpoint).
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=14, charset=str(cs_path)), resume=True,
+          log=lambda s: None)
+    assert TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"]).schedule_steps == 1000
 
 
 def test_config_rejects_unknown_keys(tmp_path):

@@ -38,6 +38,7 @@ from crnn_ocr.train.run import (
     StopSignal,
     append_csv,
     close_window,
+    extended_schedule,
     ignore_signals,
     lr_at,
     optimizer_step,
@@ -292,7 +293,7 @@ def _setup_model(cfg: TrainConfig, init: dict | None, extra_chars: str,
 
 
 def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, extra_chars: str = "",
-          log: Any = print) -> dict[str, Any]:
+          log: Any = print, extend_schedule: int | None = None) -> dict[str, Any]:
     """Train (or resume) as ``cfg`` says; returns a summary of the run.
 
     Args:
@@ -301,6 +302,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
         init_from: start from another checkpoint's weights (fine-tuning; fresh optimiser and counters).
         extra_chars: characters to add to the charset (the classifier grows, old rows are kept).
         log: where progress lines go.
+        extend_schedule: stretch the resumed run's cosine to end at this step, keeping the current rate
+            (:func:`extended_schedule`); saved with the run, so later resumes keep it.
     """
     rank, world = _dist()
     out = Path(cfg.out_dir)
@@ -325,6 +328,13 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0),
                       device_seconds(ckpt))
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
+    if extend_schedule is not None:
+        if ckpt is None:
+            raise ValueError("extending the schedule needs a run to resume (--resume with OUT_DIR/last.pt)")
+        old = cfg
+        cfg = extended_schedule(cfg, st.step, extend_schedule)
+        log(f"schedule extended: cosine to step {old.schedule_steps:,} -> {cfg.schedule_steps:,}, peak lr "
+            f"{old.lr:.3g} -> {cfg.lr:.3g}; lr at step {st.step:,} stays {lr_at(st.step, cfg):.3g}")
     stride = model.cfg.width_stride
     net: nn.Module = model
     if world > 1:

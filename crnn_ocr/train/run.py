@@ -8,6 +8,7 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import math
 import random
@@ -34,12 +35,40 @@ class Schedule(Protocol):
     schedule_steps: int
 
 
+S = TypeVar("S", bound=Schedule)
+
+
 def lr_at(step: int, cfg: Schedule) -> float:
     """Linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``schedule_steps`` (flat after)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def extended_schedule(cfg: S, step: int, steps: int) -> S:
+    """``cfg`` with its cosine stretched to end at ``steps`` and its peak lowered so the rate at ``step`` stays.
+
+    A long campaign outgrows the schedule it started with. Restarting the cosine would jump the learning
+    rate back up and undo part of the training; stretching it this way continues from the current rate and
+    decays more slowly from there. A run already at ``min_lr`` stays there.
+
+    >>> from types import SimpleNamespace as NS
+    >>> cfg = NS(lr=1e-3, min_lr=5e-5, warmup_steps=500, schedule_steps=60_000)
+    >>> new = extended_schedule(cfg, 48_000, 120_000)
+    >>> round(lr_at(48_000, new) / lr_at(48_000, cfg), 6), new.schedule_steps
+    (1.0, 120000)
+    """
+    if step < cfg.warmup_steps:
+        raise ValueError(f"step {step} is still in the warm-up ({cfg.warmup_steps} steps): nothing to extend")
+    if steps <= step:
+        raise ValueError(f"the extended schedule must end after the current step {step}, got {steps}")
+    t = (step - cfg.warmup_steps) / max(1, steps - cfg.warmup_steps)
+    share = 0.5 * (1 + math.cos(math.pi * t))
+    peak = cfg.min_lr + (lr_at(step, cfg) - cfg.min_lr) / share
+    out = copy.copy(cfg)
+    out.lr, out.schedule_steps = peak, steps
+    return out
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
