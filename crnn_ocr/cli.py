@@ -237,7 +237,7 @@ def eval_cmd(
         except (FileNotFoundError, ValueError) as e:
             fail(str(e))
         results.append(evaluate_set(lambda ps: [r.text for r in rec(ps)], items, d.name, errors=errors,
-                                    batch=batch_size, breakdown=breakdown, ignore_case=ignore_case))
+                                    breakdown=breakdown, ignore_case=ignore_case))
     table = Table(title=f"model: {rec.name} {rec.meta.version}")
     for col in ("set", "lines", "acc", "acc no-space", "alnum ci", "CER", "1-NED", "lines/s"):
         table.add_column(col, justify="right")

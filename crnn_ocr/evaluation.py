@@ -179,17 +179,23 @@ def score(pairs: Sequence[tuple[str, str]], name: str = "set") -> SetMetrics:
 Predict = Callable[[list[Path]], list[str]]
 
 
+EVAL_CHUNK = 1024
+"""Lines handed to the recogniser at once by :func:`evaluate_set` (it batches them by width)."""
+
+
 def evaluate_set(predict: Predict, items: Sequence[tuple[Path, str]], name: str, errors: int = 0,
-                 batch: int = 64, breakdown: bool = False, ignore_case: bool = False) -> SetMetrics:
+                 chunk: int = EVAL_CHUNK, breakdown: bool = False, ignore_case: bool = False) -> SetMetrics:
     """Run ``predict`` over ``(image path, truth)`` items and score them; keep the ``errors`` worst lines.
 
-    ``breakdown`` adds the per-class error rates and top confusions (:func:`error_breakdown`).
+    ``predict`` gets ``chunk`` lines at a time: the recogniser groups them by width, so lines are batched
+    with lines of similar width (as the page pipeline and the service batch them), not with their neighbours
+    in the file. ``breakdown`` adds the per-class error rates and top confusions (:func:`error_breakdown`).
     ``ignore_case`` folds case in the breakdown and the error list; the accuracy figures stay as they are.
     """
     preds: list[str] = []
     t0 = time.perf_counter()
-    for i in range(0, len(items), batch):
-        preds.extend(predict([p for p, _ in items[i: i + batch]]))
+    for i in range(0, len(items), chunk):
+        preds.extend(predict([p for p, _ in items[i: i + chunk]]))
     elapsed = time.perf_counter() - t0
     pairs = [(t, p) for (_, t), p in zip(items, preds, strict=True)]
     m = score(pairs, name)

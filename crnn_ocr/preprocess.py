@@ -269,10 +269,14 @@ def background_value(line: np.ndarray) -> float:
     return float(np.percentile(line, 90)) if line.size else 0.0
 
 
-def width_buckets(widths: Sequence[int], max_batch: int, max_pixels: int | None = None) -> list[list[int]]:
+def width_buckets(widths: Sequence[int], max_batch: int, max_pixels: int | None = None,
+                  max_pad: float | None = None) -> list[list[int]]:
     """Group indices into batches of similar width (sorted), to keep padding small.
 
     ``max_pixels`` caps ``len(batch) * widest`` so that a batch of very long lines stays small in memory.
+    ``max_pad`` caps the padding: a batch's widest line is at most ``1 + max_pad`` times its narrowest
+    (plus one 8-px step). Lines padded to several times their width are read worse (the recurrent layers
+    run on through the padding), and a page's short title batched with its long lines is just that case.
     Indices refer to ``widths``; callers restore input order themselves.
     """
     order = sorted(range(len(widths)), key=lambda i: widths[i])
@@ -281,6 +285,7 @@ def width_buckets(widths: Sequence[int], max_batch: int, max_pixels: int | None 
     for i in order:
         widest = widths[i]
         full = len(cur) >= max_batch or (max_pixels is not None and (len(cur) + 1) * widest > max_pixels)
+        full = full or (max_pad is not None and bool(cur) and widest > (1 + max_pad) * widths[cur[0]] + 8)
         if cur and full:
             batches.append(cur)
             cur = []

@@ -84,3 +84,18 @@ def test_evaluate_set_ignore_case_lists_only_misreads(tmp_path):
     assert sorted(e["file"] for e in both.errors) == ["a.png", "b.png"]
     assert [e["file"] for e in folded.errors] == ["b.png"]
     assert folded.acc == both.acc == 0.0
+
+
+def test_evaluate_set_hands_lines_over_in_chunks_in_order(tmp_path):
+    from crnn_ocr.evaluation import evaluate_set
+
+    items = [(tmp_path / f"{i}.png", str(i)) for i in range(7)]
+    calls: list[int] = []
+
+    def predict(paths):
+        calls.append(len(paths))
+        return [p.stem if p.stem != "4" else "x" for p in paths]
+
+    m = evaluate_set(predict, items, "set", chunk=3)
+    assert calls == [3, 3, 1]
+    assert m.acc == 6 / 7  # predictions are matched to their own lines across chunks

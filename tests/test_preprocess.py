@@ -125,6 +125,18 @@ def test_width_buckets_sorted_and_capped():
     assert all(len(g) * max(widths[i] for i in g) <= 1000 or len(g) == 1 for g in capped)
 
 
+def test_width_buckets_cap_the_padding():
+    widths = [100, 104, 120, 126, 400, 90, 1000, 980]
+    loose = width_buckets(widths, max_batch=8)
+    assert len(loose) == 1  # without a cap, the 90-px line is padded to 1000
+    groups = width_buckets(widths, max_batch=8, max_pad=0.25)
+    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
+    for g in groups:
+        ws = [widths[i] for i in g]
+        assert max(ws) <= 1.25 * min(ws) + 8
+    assert [sorted(widths[i] for i in g) for g in groups] == [[90, 100, 104, 120], [126], [400], [980, 1000]]
+
+
 def test_config_round_trip_and_unknown_keys():
     cfg = PreprocessConfig(height=48, clahe=True)
     assert PreprocessConfig.from_json(cfg.to_json()) == cfg

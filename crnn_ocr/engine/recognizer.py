@@ -23,6 +23,8 @@ MAX_BATCH_CELLS = 1 << 24
 """Cap on ``padded width x classes`` per batch. The ``(N, T, C)`` output dominates memory and time with a
 7k-symbol charset: on crnn_lite (1 thread) batches of ~2k columns ran 25% faster than 32k-column ones
 and halved peak RSS, so large charsets get narrower batches."""
+MAX_PAD = 0.25
+"""Most padding a line gets in a batch, as a share of its width (``preprocess.width_buckets``)."""
 WINDOW_OVERLAP = 256
 """Pixels shared by neighbouring windows of a line wider than the model's ``max_width``; each window keeps
 only the frames at least half this far from its cut edges, so every frame has context on both sides."""
@@ -162,7 +164,7 @@ class Recognizer:
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
         probs: list[np.ndarray | None] = [None] * len(pieces)
         stride = 0.0
-        for idx in width_buckets([b - a for _, a, b in pieces], self.batch_size, self.max_columns):
+        for idx in width_buckets([b - a for _, a, b in pieces], self.batch_size, self.max_columns, MAX_PAD):
             batch, true_w = pad_batch([lines[pieces[k][0]][:, pieces[k][1]:pieces[k][2]] for k in idx], self.config)
             out = self.backend.run(batch)
             stride = batch.shape[3] / out.shape[1]
