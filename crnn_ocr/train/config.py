@@ -13,8 +13,10 @@ class SourceConfig:
     """One training data source.
 
     Args:
-        kind: ``synth`` (the online synthetic stream), ``tsv`` (a labels.tsv folder) or ``lmdb``.
-        path: folder or LMDB path (``tsv``/``lmdb``), or a synth YAML (``synth``; empty = the default).
+        kind: ``synth`` (the online synthetic line stream), ``pages`` (lines cropped from synthetic pages,
+            :mod:`crnn_ocr.synth.page_lines`), ``tsv`` (a labels.tsv folder) or ``lmdb``.
+        path: folder or LMDB path (``tsv``/``lmdb``), or a synth / pages YAML (``synth`` / ``pages``; empty =
+            the bundled one).
         weight: relative share of samples drawn from this source.
     """
 

@@ -148,12 +148,17 @@ def build_sources(cfg: TrainConfig, charset: Charset) -> tuple[list[Any], list[f
             from crnn_ocr.synth import SynthConfig, SynthStream
 
             src: Any = SynthStream(SynthConfig.load(s.path or None), charset=charset, seed=cfg.seed)
+        elif s.kind == "pages":
+            from crnn_ocr.synth.page import PageConfig
+            from crnn_ocr.synth.page_lines import PageLineStream
+
+            src = PageLineStream(PageConfig.load(s.path or None), seed=cfg.seed, charset=charset)
         elif s.kind in ("tsv", "lmdb"):
             from crnn_ocr.data.labels import open_dataset
 
             src = open_dataset(s.path)
         else:
-            raise ValueError(f"unknown source kind {s.kind!r} (synth, tsv, lmdb)")
+            raise ValueError(f"unknown source kind {s.kind!r} (synth, pages, tsv, lmdb)")
         sources.append(src)
         weights.append(s.weight)
         parts.append(f"{s.kind}:{Path(s.path).name if s.path else 'default'}x{s.weight:g}")
@@ -340,6 +345,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)
     sources, weights, summary = build_sources(cfg, charset)
+    if rank == 0:
+        log(f"data: {summary}")
     data = ChunkDataset(cfg, sources, weights, charset, preprocess, stride, rank, world)
     loader = torch.utils.data.DataLoader(
         data, batch_size=None, sampler=EndlessSampler(st.chunk), num_workers=cfg.workers,
