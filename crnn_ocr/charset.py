@@ -47,6 +47,16 @@ _FULLWIDTH_ALNUM = {
 _SAME_IN_PRINT = {"\uffe5": "\u00a5"}
 
 
+def is_vertical_form(ch: str) -> bool:
+    """A presentation form for vertical text (``︰``, ``︵``...): the glyph a vertical line uses for ``:`` or ``(``.
+
+    Horizontal lines never hold one, but in horizontal print ``︰`` looks exactly like a colon, so a model
+    that was shown these forms in horizontal lines reads colons as them. The synthetic text leaves them out
+    and the recogniser does not emit them unless an alphabet asks for them.
+    """
+    return len(ch) == 1 and unicodedata.name(ch, "").startswith("PRESENTATION FORM FOR VERTICAL")
+
+
 ALPHABETS = {
     "ascii": "".join(chr(c) for c in range(0x20, 0x7F)),
     "digits": "0123456789",
@@ -196,6 +206,10 @@ class Charset:
             shown = " ".join(f"{c!r}" for c in missing[:20])
             raise ValueError(f"alphabet has {len(missing)} character(s) the model's charset lacks: {shown}")
         return [BLANK, *(self._index[c] for c in chars if c in self._index)]
+
+    def vertical_form_classes(self) -> list[int]:
+        """Class indices of the charset's vertical presentation forms (:func:`is_vertical_form`)."""
+        return [i + 1 for i, s in enumerate(self.symbols) if is_vertical_form(s)]
 
     def decode(self, indices: Iterable[int]) -> str:
         """Symbols for class indices (the blank and out-of-range indices are dropped)."""

@@ -103,3 +103,19 @@ def test_alphabet_restricts_every_line_and_call_overrides(tiny_onnx):
 def test_alphabet_outside_the_charset_fails_at_construction(tiny_onnx):
     with pytest.raises(ValueError, match="charset lacks"):
         Recognizer(tiny_onnx, threads=1, alphabet="12\U0001d11e")
+
+
+def test_vertical_forms_are_not_read_in_horizontal_lines(tmp_path):
+    from crnn_ocr.charset import is_vertical_form
+
+    assert is_vertical_form("︰") and is_vertical_form("︵") and not is_vertical_form(":")
+    assert not is_vertical_form("：") and not is_vertical_form("﹏")  # a horizontal wavy low line
+    small = Charset(("︰", "a", "︵", "b"))
+    assert small.vertical_form_classes() == [1, 3]
+    model = make_tiny_onnx(tmp_path / "vertical.onnx", charset=small)
+    images = [render_line(t, lang="zh") for t in ("TOTAL : 12", "（见下图）：", "ab:ba", "合计：88")]
+    asked = Recognizer(model, threads=1, alphabet="︰a︵b")(images)
+    assert any(set(r.text) & {"︰", "︵"} for r in asked)  # the random model does pick them
+    free = Recognizer(model, threads=1)(images)
+    assert all(set(r.text) <= {"a", "b", " "} for r in free), [r.text for r in free]
+    assert [len(r.text) for r in free] != [0] * len(images)

@@ -151,3 +151,12 @@ def test_one_symbol_enumerations_and_chinese_dates_appear(setup):
     for seq in NUMBERED_MARKS[:5]:
         assert sum(text.count(c) for c in seq) >= 3, seq
     assert text.count("〇") >= 10
+
+
+def test_vertical_forms_never_appear_in_synthetic_text(setup):
+    from crnn_ocr.charset import is_vertical_form
+
+    cfg, corpus = setup
+    vertical = [s for s in default_charset().symbols if is_vertical_form(s)]
+    assert vertical  # the charset has one, the synthetic (horizontal) lines never show it
+    assert not set(vertical) & corpus.allowed and not set(vertical) & set(corpus.coverage_perm)

@@ -84,6 +84,7 @@ class Recognizer:
         self._full_width = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
         self.max_columns = max(self.config.min_width, min(MAX_BATCH_COLUMNS,
                                                           MAX_BATCH_CELLS // self.charset.num_classes))
+        self._vertical = np.asarray(self.charset.vertical_form_classes(), dtype=np.int64)
         self._alphabets: dict[str, np.ndarray] = {}
         self._alphabet_lock = threading.Lock()
         self.alphabet = alphabet
@@ -178,6 +179,12 @@ class Recognizer:
                 parts.append(self._kept_frames(probs[k], pieces[k], ln.shape[1], stride))
                 k += 1
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            if allowed[i] is None and self._vertical.size:
+                # Horizontal lines hold no vertical forms (charset.is_vertical_form). The frames are this
+                # line's own rows of the batch output, so they are changed in place.
+                if not line_probs.flags.writeable:
+                    line_probs = line_probs.copy()
+                line_probs[:, self._vertical] = 0.0
             w = float(ln.shape[1])
             src_w = float(source_widths[i]) if source_widths is not None else w
             results.append(self._to_result(greedy_decode(line_probs, allowed=allowed[i]), stride * src_w / w,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn_ocr.charset import Charset, normalize_text
+from crnn_ocr.charset import Charset, is_vertical_form, normalize_text
 from crnn_ocr.synth.config import TextConfig
 
 ZH_PUNCT = "，。、；：！？"
@@ -129,7 +129,8 @@ def build_corpus(charset: Charset, cfg: TextConfig, renderable: frozenset[str], 
         renderable: symbols with at least one covering font (others are never sampled).
         seed: fixes the coverage permutation.
     """
-    allowed = frozenset(s for s in charset.symbols if s in renderable and normalize_text(s) in (s, ""))
+    allowed = frozenset(s for s in charset.symbols
+                        if s in renderable and normalize_text(s) in (s, "") and not is_vertical_form(s))
     allowed = allowed | ({" "} if " " in charset else set())
     zh = load_jieba_words(allowed)
     zh.sort(key=lambda wf: -wf[1])
