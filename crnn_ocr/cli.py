@@ -369,6 +369,8 @@ def bench_train(
     threads: ThreadsOpt = None,
     sampled: Annotated[list[int] | None, typer.Option(
         "--sampled-classes", help="Also time a softmax over this many classes per step (repeatable).")] = None,
+    amps: Annotated[list[str] | None, typer.Option(
+        "--amp", help="Training precision: none | bf16 | auto (repeatable; default none).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
 ) -> None:
     """Training images/s and eager inference lines/s of the architectures on this machine."""
@@ -379,12 +381,18 @@ def bench_train(
     rows = []
     for name in models or ["crnn_lite", "crnn_vgg"]:
         for k in [0, *(sampled or [])]:
-            r = bench_model(name, batch=batch, width=width, steps=steps, threads=threads, sampled_classes=k)
-            rows.append(r)
-            head = f"softmax over {k}" if k else "full softmax"
-            print(f"{r['model']:10s} {r['params'] / 1e6:5.2f} M params  T={r['frames']:4d}  {head:18s} "
-                  f"train {r['train_img_s']:6.1f} img/s  infer {r['infer_lines_s']:7.1f} lines/s  "
-                  f"({r['threads']} threads)")
+            for amp in amps or ["none"]:
+                try:
+                    r = bench_model(name, batch=batch, width=width, steps=steps, threads=threads,
+                                    sampled_classes=k, amp=amp)
+                except ValueError as e:
+                    fail(str(e))
+                rows.append(r)
+                head = f"softmax over {k}" if k else "full softmax"
+                prec = "fp32" if r["precision"] == "none" else r["precision"]
+                print(f"{r['model']:10s} {r['params'] / 1e6:5.2f} M params  T={r['frames']:4d}  {head:18s} "
+                      f"{prec:4s}  train {r['train_img_s']:6.1f} img/s  infer {r['infer_lines_s']:7.1f} lines/s  "
+                      f"({r['threads']} threads)")
     if json_out:
         json_out.write_text(json.dumps({"env": environment(), "results": rows}, indent=2), encoding="utf-8")
 

@@ -130,6 +130,33 @@ def test_resume_with_extended_schedule_is_saved(tmp_path, lines_dir):
     assert TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"]).schedule_steps == 1000
 
 
+def test_amp_auto_follows_the_hardware():
+    from crnn_ocr.train.loop import resolve_amp
+
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none")
+    assert resolve_amp("none", cpu) == "none" and resolve_amp("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="amp must be one of"):
+        resolve_amp("int4", cpu)
+
+
+def test_bf16_training_runs_and_precision_is_a_resume_setting(tmp_path, lines_dir):
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    lines: list[str] = []
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=6, charset=str(cs_path), amp="bf16"), log=lines.append)
+    assert "precision: bf16 autocast (amp: bf16)" in lines
+    losses = _losses(tmp_path / "run")
+    assert losses and all(np.isfinite(losses))
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert all(v.dtype == torch.float32 for v in ck["model"].values() if v.is_floating_point())  # fp32 weights
+    lines.clear()
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=8, charset=str(cs_path), amp="none"), resume=True,
+          log=lines.append)
+    assert "precision: fp32 (amp: none)" in lines
+    assert TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"]).amp == "none"
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_dict({"lrr": 1})

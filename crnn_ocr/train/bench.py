@@ -15,17 +15,19 @@ import torch
 from crnn_ocr.charset import default_charset
 from crnn_ocr.data.batches import Batch
 from crnn_ocr.models.registry import create_model
-from crnn_ocr.train.loop import ctc_loss, param_groups, sample_classes
+from crnn_ocr.train.loop import autocast, ctc_loss, param_groups, resolve_amp, sample_classes
 from crnn_ocr.train.run import optimizer_step
 
 
 def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, label_len: int = 15,
-                threads: int | None = None, sampled_classes: int = 0) -> dict[str, Any]:
+                threads: int | None = None, sampled_classes: int = 0, amp: str = "none") -> dict[str, Any]:
     """Median train step and inference time of ``name`` on a random ``batch x 32 x width`` batch.
 
     Labels are drawn from a Zipf-like distribution over the charset, as text is: how many distinct
-    characters a batch holds decides the size of a sampled-softmax step (``sampled_classes``).
+    characters a batch holds decides the size of a sampled-softmax step (``sampled_classes``). ``amp``
+    is the trainer's setting (:func:`~crnn_ocr.train.loop.resolve_amp`); inference is timed in fp32.
     """
+    precision = resolve_amp(amp, torch.device("cpu"))
     if threads:
         torch.set_num_threads(threads)
     classes = default_charset().num_classes
@@ -44,7 +46,8 @@ def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, la
     for i in range(steps + 1):
         t0 = time.perf_counter()
         s = sample_classes(b.targets, classes, sampled_classes, 0, i) if sampled_classes else None
-        loss = ctc_loss(model(x, None if s is None else s.classes), b, model.cfg.width_stride, s)
+        with autocast(precision, torch.device("cpu")):
+            loss = ctc_loss(model(x, None if s is None else s.classes), b, model.cfg.width_stride, s)
         optimizer_step(loss, model, opt, grad_clip=0.0, ema=None, step=i)
         if i:  # the first step warms up allocators and kernels
             times.append(time.perf_counter() - t0)
@@ -60,7 +63,7 @@ def bench_model(name: str, batch: int = 64, width: int = 320, steps: int = 5, la
         "model": name, "params": sum(p.numel() for p in model.parameters()), "batch": batch, "width": width,
         "frames": frames, "train_img_s": round(batch / step, 1), "train_step_s": round(step, 3),
         "infer_lines_s": round(batch / min(infer), 1), "threads": torch.get_num_threads(),
-        "sampled_classes": sampled_classes,
+        "sampled_classes": sampled_classes, "amp": amp, "precision": precision,
     }
 
 

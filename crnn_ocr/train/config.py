@@ -57,7 +57,9 @@ class TrainConfig(YamlConfig):
     schedule_steps: int = 200_000
     grad_clip: float = 5.0
     ema_decay: float = 0.999
-    amp: str = "none"  # none | bf16 | fp16 (fp16 on CUDA only)
+    # none | bf16 | fp16 (CUDA only) | auto (bf16 where the CPU or GPU has bf16 arithmetic, else fp32).
+    # A training-speed setting: it may change between resumed sessions.
+    amp: str = "none"
     # Softmax over this many classifier rows per step (blank + the batch's characters + random others);
     # 0: all classes. A training-speed setting: it may change between resumed sessions.
     sampled_classes: int = 0
