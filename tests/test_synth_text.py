@@ -160,3 +160,21 @@ def test_vertical_forms_never_appear_in_synthetic_text(setup):
     vertical = [s for s in default_charset().symbols if is_vertical_form(s)]
     assert vertical  # the charset has one, the synthetic (horizontal) lines never show it
     assert not set(vertical) & corpus.allowed and not set(vertical) & set(corpus.coverage_perm)
+
+
+def test_faker_pool_does_not_depend_on_the_day_it_is_built():
+    import datetime
+    import re
+
+    from crnn_ocr.synth.corpus import FAKER_TODAY, faker_pool
+
+    assert datetime.date.today() > FAKER_TODAY  # else this test could not tell the two apart
+    zh, en = faker_pool(3000)
+    dates = [datetime.date.fromisoformat(s) for s in zh + en if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s)]
+    assert len(dates) >= 500 and max(dates) <= FAKER_TODAY
+    # Chinese ID numbers: 6-digit area, birthday, 4 more; ages 18-90 counted from FAKER_TODAY, not today.
+    ids = [s for s in zh if re.fullmatch(r"\d{17}[\dX]", s)]
+    births = [datetime.date(int(s[6:10]), int(s[10:12]), int(s[12:14])) for s in ids]
+    assert len(births) >= 250
+    assert max(births) <= FAKER_TODAY.replace(year=FAKER_TODAY.year - 18)
+    assert (zh, en) == faker_pool(3000)

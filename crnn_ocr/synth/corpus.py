@@ -12,14 +12,18 @@ in natural text.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import hashlib
 import os
 import pickle
 import string
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,8 +104,44 @@ def _has(fake, field: str) -> bool:
     return True
 
 
+FAKER_TODAY = datetime.date(2026, 1, 1)
+"""The day Faker's dates and ID-card birthdays count back from. Its default, the day the pool is built, would
+make the pool (and every sample drawn from it) change from one day to the next."""
+
+
+@contextlib.contextmanager
+def _faker_today(day: datetime.date) -> Iterator[None]:
+    """Pin ``datetime.date.today()`` for Faker's zh_CN ID numbers (birthdays counted back from it)."""
+    try:
+        import faker.providers.ssn.zh_CN as ids
+    except ImportError:  # another Faker layout: its IDs then follow the calendar
+        yield
+        return
+    real = getattr(ids, "datetime", None)
+    if real is not datetime:
+        yield
+        return
+
+    class _Date(datetime.date):
+        @classmethod
+        def today(cls) -> _Date:
+            return cls(day.year, day.month, day.day)
+
+    ids.datetime = types.SimpleNamespace(date=_Date, timedelta=datetime.timedelta, datetime=datetime.datetime)
+    try:
+        yield
+    finally:
+        ids.datetime = real
+
+
+def _fake(fake: Any, field: str) -> str:
+    if field == "date":
+        return fake.date(end_datetime=datetime.datetime.combine(FAKER_TODAY, datetime.time()))
+    return getattr(fake, field)()
+
+
 def faker_pool(n: int, seed: int = 20240501) -> tuple[list[str], list[str]]:
-    """Names, addresses, companies, phones... from Faker, generated once with fixed seeds."""
+    """Names, addresses, companies, phones... from Faker, generated once with fixed seeds (and a fixed day)."""
     from faker import Faker
 
     zh = Faker("zh_CN")
@@ -109,14 +149,15 @@ def faker_pool(n: int, seed: int = 20240501) -> tuple[list[str], list[str]]:
     en = [Faker(loc) for loc in EN_LOCALES]
     for j, f in enumerate(en):
         f.seed_instance(seed + 1 + j)
-    pool_zh = [getattr(zh, _FAKER_FIELDS_ZH[k % len(_FAKER_FIELDS_ZH)])() for k in range(n)]
+    with _faker_today(FAKER_TODAY):
+        pool_zh = [_fake(zh, _FAKER_FIELDS_ZH[k % len(_FAKER_FIELDS_ZH)]) for k in range(n)]
     # Locale and field both cycle (7 and 10 are coprime), so every locale gives every field it has
     # (the others come from the US one: not every locale has phone numbers or e-mail domains).
     pool_en = []
     for k in range(n):
         field = _FAKER_FIELDS_EN[k % len(_FAKER_FIELDS_EN)]
         f = en[k % len(en)]
-        pool_en.append((getattr(f, field) if _has(f, field) else getattr(en[0], field))())
+        pool_en.append(_fake(f if _has(f, field) else en[0], field))
     return [" ".join(s.split()) for s in pool_zh], [" ".join(s.split()) for s in pool_en]
 
 
