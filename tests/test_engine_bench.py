@@ -42,5 +42,7 @@ def test_ratio_and_table_handle_a_failed_system():
     broken = SystemResult("c", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, error="ImportError: no module")
     assert ratios([ok, slow, broken], "a", "b") == {"batch1": 10.0, "batched": 4.0}
     assert ratios([ok, broken], "a", "c") == {}
+    ok.sets = {"en": {"acc": 0.5, "acc_nospace": 0.625, "acc_alnum_ci": 0.875, "cer": 0.0312}}
     table = markdown([ok, slow, broken], ratios([ok, slow], "a", "b"))
     assert "failed: ImportError" in table and "batch 1 10.00x" in table
+    assert "en acc / acc-nospace / alnum-ci / CER" in table and "| 50.0% / 62.5% / 87.5% / 3.1% |" in table

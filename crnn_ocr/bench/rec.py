@@ -285,14 +285,14 @@ def markdown(results: Sequence[SystemResult], ratio: dict[str, float] | None = N
     """The comparison as a Markdown table, accuracy per set after the speed columns."""
     set_names = list(dict.fromkeys(s for r in results for s in r.sets))
     head = ["system", "model MB", "b1 ms median", "b1 ms p90", "b1 lines/s", "batched lines/s",
-            "batched ms/line", "peak RSS MB", *[f"{s} acc / acc-nospace / CER" for s in set_names]]
+            "batched ms/line", "peak RSS MB", *[f"{s} acc / acc-nospace / alnum-ci / CER" for s in set_names]]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         if r.error:
             rows.append(f"| {r.system} | failed: {r.error} |" + " |" * (len(head) - 2))
             continue
-        accs = [f"{r.sets[s]['acc']:.1%} / {r.sets[s]['acc_nospace']:.1%} / {r.sets[s]['cer']:.1%}"
-                if s in r.sets else "" for s in set_names]
+        accs = [f"{r.sets[s]['acc']:.1%} / {r.sets[s]['acc_nospace']:.1%} / {r.sets[s]['acc_alnum_ci']:.1%} / "
+                f"{r.sets[s]['cer']:.1%}" if s in r.sets else "" for s in set_names]
         rows.append("| " + " | ".join([r.system, f"{r.model_mb:.2f}", f"{r.b1_ms_median:.2f}", f"{r.b1_ms_p90:.2f}",
                                       f"{r.b1_lines_per_s:.1f}", f"{r.batched_lines_per_s:.1f}",
                                       f"{r.batched_ms_per_line:.2f}", f"{r.peak_rss_mb:.0f}", *accs]) + " |")
