@@ -96,7 +96,8 @@ _FAKER_FIELDS_EN = ("name", "address", "company", "phone_number", "email", "url"
                     "date", "city")
 
 
-def _has(fake, field: str) -> bool:
+def _has(fake: Any, field: str) -> bool:
+    """Whether a Faker instance has ``field`` (its locale may lack a provider)."""
     try:
         getattr(fake, field)
     except AttributeError:
@@ -135,6 +136,7 @@ def _faker_today(day: datetime.date) -> Iterator[None]:
 
 
 def _fake(fake: Any, field: str) -> str:
+    """One value of ``field``; dates end at :data:`FAKER_TODAY` rather than today."""
     if field == "date":
         return fake.date(end_datetime=datetime.datetime.combine(FAKER_TODAY, datetime.time()))
     return getattr(fake, field)()

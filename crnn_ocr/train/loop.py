@@ -481,10 +481,15 @@ def resolve_amp(amp: str, device: torch.device) -> str:
         return amp
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "none"
+    return "bf16" if cpu_has_bf16() else "none"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX), not just oneDNN's emulation of it."""
     try:
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none"
-    except (AttributeError, RuntimeError):
-        return "none"
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # another torch: be safe, fp32 is never slower than emulation
+        return False
 
 
 def autocast(amp: str, device: torch.device) -> Any:
