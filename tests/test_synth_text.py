@@ -178,3 +178,18 @@ def test_faker_pool_does_not_depend_on_the_day_it_is_built():
     assert len(births) >= 250
     assert max(births) <= FAKER_TODAY.replace(year=FAKER_TODAY.year - 18)
     assert (zh, en) == faker_pool(3000)
+
+
+def test_receipt_label_colons_are_often_spaced_but_times_are_not(setup):
+    from crnn_ocr.synth.corpus import spaced_colons, src_en_receipt
+
+    rng = np.random.default_rng(3)
+    assert spaced_colons(rng, "DATE:02/12/2017 20:19:33").startswith("DATE :")
+    assert spaced_colons(rng, "DATE:02/12/2017 20:19:33").endswith(" 20:19:33")
+    assert spaced_colons(rng, "GST @6%: 0.46").startswith("GST @6% :")
+    assert spaced_colons(rng, "RATIO 1:2") == "RATIO 1:2"
+    _, corpus = setup
+    lines = [src_en_receipt(np.random.default_rng((5, i)), corpus, 30) for i in range(3000)]
+    colon = [s for s in lines if ":" in s]
+    spaced = [s for s in colon if " :" in s]
+    assert 0.2 < len(spaced) / len(colon) < 0.8  # both ways of printing them are common

@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import os
 import pickle
+import re
 import string
 import types
 from collections.abc import Callable, Iterator
@@ -554,7 +555,24 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
     s = _pick(rng, forms)()
     while len(s) < n - 8 and rng.random() < 0.6:
         s += " " + _pick(rng, forms)()
+    if rng.random() < SPACED_COLON_P:
+        s = spaced_colons(rng, s)
     return s
+
+
+SPACED_COLON_P = 0.4
+"""Share of receipt lines whose label colons are printed with a space before them (``TOTAL : 12.50``)."""
+_LABEL_COLON = re.compile(r"(?<=[A-Za-z.)#%])\s?:\s?")
+
+
+def spaced_colons(rng: np.random.Generator, s: str) -> str:
+    """Put a space before the colons that follow a word (``DATE : 02/12``), as many till receipts print them.
+
+    Spaced like this an ASCII colon looks like the full-width ``：`` (which carries its own spacing), and
+    Latin text next to ``：`` is common in mixed Chinese lines, so without such lines English receipts are
+    read with full-width colons. Times and ratios (``20:19``) keep theirs.
+    """
+    return _LABEL_COLON.sub(lambda _: _pick(rng, (" : ", " : ", " :")), s)
 
 
 def src_mixed(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
