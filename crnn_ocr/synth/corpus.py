@@ -97,15 +97,6 @@ _FAKER_FIELDS_EN = ("name", "address", "company", "phone_number", "email", "url"
                     "date", "city")
 
 
-def _has(fake: Any, field: str) -> bool:
-    """Whether a Faker instance has ``field`` (its locale may lack a provider)."""
-    try:
-        getattr(fake, field)
-    except AttributeError:
-        return False
-    return True
-
-
 FAKER_TODAY = datetime.date(2026, 1, 1)
 """The day Faker's dates and ID-card birthdays count back from. Its default, the day the pool is built, would
 make the pool (and every sample drawn from it) change from one day to the next."""
@@ -160,7 +151,7 @@ def faker_pool(n: int, seed: int = 20240501) -> tuple[list[str], list[str]]:
     for k in range(n):
         field = _FAKER_FIELDS_EN[k % len(_FAKER_FIELDS_EN)]
         f = en[k % len(en)]
-        pool_en.append(_fake(f if _has(f, field) else en[0], field))
+        pool_en.append(_fake(f if hasattr(f, field) else en[0], field))
     return [" ".join(s.split()) for s in pool_zh], [" ".join(s.split()) for s in pool_en]
 
 
