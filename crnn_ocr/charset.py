@@ -57,6 +57,25 @@ def is_vertical_form(ch: str) -> bool:
     return len(ch) == 1 and unicodedata.name(ch, "").startswith("PRESENTATION FORM FOR VERTICAL")
 
 
+_CJK_LETTER_NAMES = ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA", "HANGUL",
+                     "BOPOMOFO")
+_CJK_PUNCT_BLOCKS = ((0x3000, 0x303F), (0xFE30, 0xFE6F), (0xFF00, 0xFFEF))
+"""CJK symbols and punctuation, CJK compatibility and small forms, full- and half-width forms."""
+
+
+def is_cjk_letter(ch: str) -> bool:
+    """A letter of a CJK script: hanzi (and kanji, and the ideographic zero ``〇``), kana, hangul, bopomofo."""
+    return len(ch) == 1 and (ch == "\u3007" or unicodedata.name(ch, "").startswith(_CJK_LETTER_NAMES))
+
+
+def is_cjk_punct(ch: str) -> bool:
+    """Punctuation and symbols drawn for CJK text: ``，``, ``：``, ``（``, ``、``, ``《``, ``＊``, ``〈``...
+
+    Most have an ASCII twin that differs only in width and spacing, and Latin text uses the twin.
+    """
+    return len(ch) == 1 and any(lo <= ord(ch) <= hi for lo, hi in _CJK_PUNCT_BLOCKS) and not is_cjk_letter(ch)
+
+
 ALPHABETS = {
     "ascii": "".join(chr(c) for c in range(0x20, 0x7F)),
     "digits": "0123456789",
@@ -210,6 +229,15 @@ class Charset:
     def vertical_form_classes(self) -> list[int]:
         """Class indices of the charset's vertical presentation forms (:func:`is_vertical_form`)."""
         return [i + 1 for i, s in enumerate(self.symbols) if is_vertical_form(s)]
+
+    def cjk_classes(self) -> tuple[list[int], list[int]]:
+        """Class indices of the charset's CJK letters and of its CJK punctuation.
+
+        See :func:`is_cjk_letter` and :func:`is_cjk_punct`.
+        """
+        letters = [i + 1 for i, s in enumerate(self.symbols) if is_cjk_letter(s)]
+        punct = [i + 1 for i, s in enumerate(self.symbols) if is_cjk_punct(s)]
+        return letters, punct
 
     def decode(self, indices: Iterable[int]) -> str:
         """Symbols for class indices (the blank and out-of-range indices are dropped)."""

@@ -35,16 +35,17 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def load_recognizer(model: str | None, threads: int | None = None, batch_size: int = 32,
-                    alphabet: str | None = None):
+                    alphabet: str | None = None, latin_context_weight: float | None = None):
     """A :class:`Recognizer` for an ONNX model, a torch checkpoint (``train`` extra) or the default."""
     from crnn_ocr.engine import Recognizer
 
+    extra = {} if latin_context_weight is None else {"latin_context_weight": latin_context_weight}
     if model is not None and Path(model).suffix in (".pt", ".pth", ".ckpt"):
         from crnn_ocr.train.backend import TorchBackend
 
         return Recognizer(TorchBackend.from_checkpoint(model, threads=threads), batch_size=batch_size,
-                          alphabet=alphabet)
-    return Recognizer(model, threads=threads, batch_size=batch_size, alphabet=alphabet)
+                          alphabet=alphabet, **extra)
+    return Recognizer(model, threads=threads, batch_size=batch_size, alphabet=alphabet, **extra)
 
 
 def detector_options(det_model: Path | None, threads: int | None) -> dict:
@@ -218,6 +219,9 @@ def eval_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Lines per forward pass.")] = 32,
     alphabet: AlphabetOpt = None,
+    latin_context_weight: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Prior on CJK punctuation and letters in lines read as Latin script (default "
+                               "0.25; 1 turns it off).")] = None,
 ) -> None:
     """Measure line accuracy, CER and speed on labelled line sets."""
     from rich.console import Console
@@ -227,7 +231,7 @@ def eval_cmd(
     from crnn_ocr.evaluation import evaluate_set, write_report
 
     try:
-        rec = load_recognizer(model, threads, batch_size, alphabet)
+        rec = load_recognizer(model, threads, batch_size, alphabet, latin_context_weight)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     results = []
@@ -256,7 +260,7 @@ def eval_cmd(
             console.print(f"[{r.name}] most frequent confusions (truth→pred count): {pairs}", markup=False)
     if json_out:
         write_report(results, json_out, {"model": rec.name, "version": rec.meta.version, "alphabet": alphabet,
-                                         "argv": sys.argv[1:]})
+                                         "latin_context_weight": rec.latin_context_weight, "argv": sys.argv[1:]})
 
 
 def _breakdown_table(name: str, b: Any) -> Any:

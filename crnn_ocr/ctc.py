@@ -35,12 +35,15 @@ class Decoded:
     confidence: float
 
 
-def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndarray | None = None) -> Decoded:
+def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndarray | None = None,
+                  weights: np.ndarray | None = None) -> Decoded:
     """Best-path decode one ``(T, C)`` probability matrix (only the first ``length`` frames if given).
 
     ``allowed``, an array of class indices that should include the blank, restricts each frame's choice to
-    those classes. Confidences stay the model's own probabilities, so a character the model would rather
-    have read as something outside the alphabet comes back with a low confidence.
+    those classes. ``weights``, one factor in ``[0, 1]`` per class, is a prior on the choice: a frame picks
+    the class with the highest ``probability x weight`` (0 never picks the class). Confidences stay the
+    model's own probabilities either way, so a character the model would rather have read as something
+    the restriction or prior ruled out comes back with a low confidence.
     """
     if probs.ndim != 2:
         raise ValueError(f"expected (T, C) probabilities, got shape {probs.shape}")
@@ -54,6 +57,8 @@ def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndar
         if allowed.size == 0 or allowed.min() < 0 or allowed.max() >= probs.shape[1]:
             raise ValueError(f"allowed classes must be a non-empty subset of 0..{probs.shape[1] - 1}")
         best = allowed[probs[:, allowed].argmax(axis=1)]
+    if weights is not None:
+        best = _weighted_best(probs, best, weights, allowed)
     best_p = probs[np.arange(len(best)), best]
     labels: list[int] = []
     char_probs: list[float] = []
@@ -74,6 +79,29 @@ def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndar
     else:
         conf = float(probs[:, BLANK].mean())
     return Decoded(tuple(labels), tuple(char_probs), tuple(spans), conf)
+
+
+def _weighted_best(probs: np.ndarray, best: np.ndarray, weights: np.ndarray, allowed: np.ndarray | None,
+                   ) -> np.ndarray:
+    """Each frame's best class under a prior of per-class weights in ``[0, 1]``.
+
+    Weights never raise a score, so a frame whose plain best class has weight 1 keeps it: only the other
+    frames (usually none) are rescored.
+    """
+    if weights.shape != (probs.shape[1],):
+        raise ValueError(f"expected one weight per class ({probs.shape[1]}), got shape {weights.shape}")
+    if weights.min() < 0.0 or weights.max() > 1.0:
+        raise ValueError("class weights must lie in [0, 1]")
+    redo = np.nonzero(weights[best] < 1.0)[0]
+    if redo.size == 0:
+        return best
+    best = best.copy()
+    scores = probs[redo] * weights
+    if allowed is not None:
+        best[redo] = allowed[scores[:, allowed].argmax(axis=1)]
+    else:
+        best[redo] = scores.argmax(axis=1)
+    return best
 
 
 def greedy_decode_batch(probs: np.ndarray, lengths: np.ndarray | None = None) -> list[Decoded]:

@@ -99,3 +99,23 @@ def test_allowed_classes_pick_the_best_allowed_class_per_frame():
 def test_allowed_classes_out_of_range_raise(bad):
     with pytest.raises(ValueError, match="allowed classes"):
         greedy_decode(np.full((3, 4), 0.25, np.float32), allowed=bad)
+
+
+def test_class_weights_are_a_prior_on_the_choice_not_on_the_confidence():
+    probs = np.array([[0.1, 0.5, 0.4, 0.0], [0.8, 0.1, 0.1, 0.0], [0.15, 0.2, 0.25, 0.4]], np.float32)
+    assert greedy_decode(probs).labels == (1, 3)
+    weights = np.array([1.0, 0.5, 1.0, 0.0], np.float32)
+    d = greedy_decode(probs, weights=weights)
+    assert d.labels == (2, 2)  # 0.5 x 0.5 < 0.4 in frame 0; class 3 is never read
+    assert d.char_probs == pytest.approx((0.4, 0.25))
+    assert greedy_decode(probs, weights=np.ones(4, np.float32)) == greedy_decode(probs)
+    both = greedy_decode(probs, allowed=np.array([0, 1, 3]), weights=weights)
+    assert both.labels == (1,)  # frame 0: 0.5 x 0.5 beats the blank's 0.1; frame 2: the blank beats 0.2 x 0.5
+
+
+@pytest.mark.parametrize("bad", [np.ones(3, np.float32), np.array([1.0, 1.5, 1.0, 1.0]),
+                                 np.array([1.0, -0.1, 1.0, 1.0])])
+def test_bad_class_weights_raise(bad):
+    probs = np.array([[0.1, 0.6, 0.3, 0.0], [0.1, 0.1, 0.1, 0.7]], np.float32)
+    with pytest.raises(ValueError, match="weight"):
+        greedy_decode(probs, weights=bad)

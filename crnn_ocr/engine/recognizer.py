@@ -30,6 +30,16 @@ WINDOW_OVERLAP = 256
 only the frames at least half this far from its cut edges, so every frame has context on both sides."""
 MAX_LINE_WIDTH = 1 << 17
 """Widest line (after resizing to the model height) read at full resolution; wider ones are squeezed."""
+LATIN_CONTEXT_WEIGHT = 0.25
+"""Prior on CJK punctuation and letters in a line read as Latin script (:meth:`Recognizer.is_latin_context`):
+a frame then reads ``，`` or ``：`` over its ASCII twin only if the model finds it four times likelier.
+Latin text is set with ASCII punctuation; a spaced colon or a degraded ``*`` otherwise reads as its
+full-width form, which parsers of the output do not expect. 1 turns the prior off."""
+LATIN_CONTEXT_MIN_ALNUM = 2
+"""ASCII letters and digits a line needs before it counts as Latin script."""
+LATIN_CONTEXT_SURE = 0.5
+"""A CJK letter read at least this confidently makes the line CJK (or mixed) text, which keeps its
+full-width punctuation."""
 
 
 def bundled_model_path(verify: bool = True) -> Path:
@@ -61,6 +71,8 @@ class Recognizer:
             :data:`~crnn_ocr.charset.ALPHABETS`) or the characters themselves (``"0123456789.-"``); the
             space is always allowed. For fields and documents known to hold nothing else: a Latin glyph
             the model finds closer to a hanzi or a symbol is then read as the closest allowed character.
+        latin_context_weight: prior on CJK punctuation and letters in lines that read as Latin script
+            (:meth:`is_latin_context`, :data:`LATIN_CONTEXT_WEIGHT`); 1 turns it off.
 
     >>> rec = Recognizer()                                 # doctest: +SKIP
     >>> [r.text for r in rec(["line.png", image_array])]   # doctest: +SKIP
@@ -73,6 +85,7 @@ class Recognizer:
         batch_size: int = 32,
         preprocess: PreprocessConfig | None = None,
         alphabet: str | None = None,
+        latin_context_weight: float = LATIN_CONTEXT_WEIGHT,
     ) -> None:
         if model is None:
             model = bundled_model_path()
@@ -84,11 +97,66 @@ class Recognizer:
         self._full_width = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
         self.max_columns = max(self.config.min_width, min(MAX_BATCH_COLUMNS,
                                                           MAX_BATCH_CELLS // self.charset.num_classes))
-        self._vertical = np.asarray(self.charset.vertical_form_classes(), dtype=np.int64)
+        if not 0.0 <= latin_context_weight <= 1.0:
+            raise ValueError(f"latin_context_weight must lie in [0, 1], got {latin_context_weight}")
+        self.latin_context_weight = float(latin_context_weight)
+        self._set_priors(self.latin_context_weight)
         self._alphabets: dict[str, np.ndarray] = {}
         self._alphabet_lock = threading.Lock()
         self.alphabet = alphabet
         self.allowed_classes(alphabet)  # an alphabet the charset cannot read fails here, not on first use
+
+    def _set_priors(self, latin_weight: float) -> None:
+        """The class masks of :meth:`is_latin_context` and the class weights of :meth:`decode`.
+
+        ``_weights`` apply to every line: horizontal lines hold no vertical presentation forms
+        (charset.is_vertical_form), so those weigh 0. ``_latin_weights`` add the Latin-script prior.
+        ``None``: no prior.
+        """
+        n = self.charset.num_classes
+        vertical = self.charset.vertical_form_classes()
+        letters, punct = self.charset.cjk_classes()
+        self._cjk_letter = np.zeros(n, dtype=bool)
+        self._cjk_letter[letters] = True
+        self._cjk = self._cjk_letter.copy()
+        self._cjk[punct] = True
+        self._ascii_alnum = np.zeros(n, dtype=bool)
+        self._ascii_alnum[[i + 1 for i, ch in enumerate(self.charset.symbols) if ch.isascii() and ch.isalnum()]] = True
+        weights = np.ones(n, dtype=np.float32)
+        weights[vertical] = 0.0
+        latin = weights.copy()
+        latin[self._cjk] *= latin_weight
+        self._weights = weights if vertical else None
+        self._latin_weights = latin if latin_weight < 1.0 and self._cjk.any() else None
+
+    def is_latin_context(self, dec: Decoded) -> bool:
+        """Whether a line decoded without the Latin prior reads as Latin script holding CJK symbols.
+
+        It must show at least ``LATIN_CONTEXT_MIN_ALNUM`` ASCII letters or digits, some CJK punctuation or
+        letters (else there is nothing to revisit) and no CJK letter read with confidence
+        ``LATIN_CONTEXT_SURE`` or more: Chinese and mixed lines keep their full-width punctuation.
+        """
+        if not dec.labels:
+            return False
+        labels = np.asarray(dec.labels, dtype=np.int64)
+        if not self._cjk[labels].any() or int(self._ascii_alnum[labels].sum()) < LATIN_CONTEXT_MIN_ALNUM:
+            return False
+        sure = self._cjk_letter[labels] & (np.asarray(dec.char_probs) >= LATIN_CONTEXT_SURE)
+        return not sure.any()
+
+    def decode(self, probs: np.ndarray, allowed: np.ndarray | None = None) -> Decoded:
+        """Decode one line's ``(T, C)`` frame probabilities with the recogniser's priors.
+
+        An alphabet (``allowed``) replaces the priors. Otherwise vertical forms are never read, and a line
+        that reads as Latin script is decoded again with CJK punctuation and letters weighted down
+        (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon.
+        """
+        if allowed is not None:
+            return greedy_decode(probs, allowed=allowed)
+        dec = greedy_decode(probs, weights=self._weights)
+        if self._latin_weights is not None and self.is_latin_context(dec):
+            dec = greedy_decode(probs, weights=self._latin_weights)
+        return dec
 
     @staticmethod
     def _merge(model_cfg: PreprocessConfig, override: PreprocessConfig | None) -> PreprocessConfig:
@@ -179,16 +247,9 @@ class Recognizer:
                 parts.append(self._kept_frames(probs[k], pieces[k], ln.shape[1], stride))
                 k += 1
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            if allowed[i] is None and self._vertical.size:
-                # Horizontal lines hold no vertical forms (charset.is_vertical_form). The frames are this
-                # line's own rows of the batch output, so they are changed in place.
-                if not line_probs.flags.writeable:
-                    line_probs = line_probs.copy()
-                line_probs[:, self._vertical] = 0.0
             w = float(ln.shape[1])
             src_w = float(source_widths[i]) if source_widths is not None else w
-            results.append(self._to_result(greedy_decode(line_probs, allowed=allowed[i]), stride * src_w / w,
-                                           src_w))
+            results.append(self._to_result(self.decode(line_probs, allowed[i]), stride * src_w / w, src_w))
         return results
 
     def _windows(self, width: int) -> list[tuple[int, int]]:
