@@ -321,6 +321,9 @@ def bench_page(
     det_only: Annotated[bool, typer.Option("--det-only", help="Score detection alone (no recogniser).")] = False,
     rapidocr: Annotated[bool, typer.Option("--rapidocr/--no-rapidocr",
                                            help="Run RapidOCR beside ours when installed (bench extra).")] = True,
+    true_boxes: Annotated[bool, typer.Option(
+        "--true-boxes", help="Also read the labelled line boxes with our recogniser (a perfect detector): "
+                             "what detection costs.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     md_out: Annotated[Path | None, typer.Option("--md", help="Write a Markdown table here.")] = None,
 ) -> None:
@@ -332,10 +335,13 @@ def bench_page(
         ocr_system,
         rapidocr_system,
         run_page_bench,
+        true_box_system,
         write_json,
     )
     from crnn_ocr.pipeline import OCR
 
+    if true_boxes and det_only:
+        fail("--true-boxes reads the labelled boxes with the recogniser: it does not go with --det-only")
     try:
         if det_only:
             systems = {det: detector_system(create_detector(det, **detector_options(det_model, threads)))}
@@ -343,6 +349,8 @@ def bench_page(
             ocr = OCR(detector=det, recognizer=load_recognizer(model, threads),
                       **detector_options(det_model, threads))
             systems = {f"crnn-ocr ({det})": ocr_system(ocr)}
+            if true_boxes:
+                systems["crnn-ocr (true boxes)"] = true_box_system(ocr)
     except (FileNotFoundError, ValueError) as e:
         fail(f"{e}. Use --det-only to score detection without a recogniser.")
     if rapidocr:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import pytest
 from test_detect_classical import render_page
 from typer.testing import CliRunner
 
@@ -117,3 +118,34 @@ def test_predict_and_batch_with_an_alphabet(tmp_path: Path, tiny_onnx: Path) -> 
         bad = runner.invoke(app, [*cmd, "--model", str(tiny_onnx), "--alphabet", "1\U0001d11e"])
         assert bad.exit_code == 2 and "charset lacks" in bad.output, bad.output
     assert not (tmp_path / "c.jsonl").exists() or not (tmp_path / "c.jsonl").read_text()
+
+
+class _ReadsFixedText:
+    """A stand-in recogniser that reads every crop as the same text and counts the crops."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.crops = text, 0
+
+    def __call__(self, crops, alphabet=None):
+        from crnn_ocr.results import LineResult
+
+        self.crops += len(crops)
+        return [LineResult(self.text, 0.9) for _ in crops]
+
+
+def test_bench_page_true_boxes_read_the_labelled_lines(tmp_path: Path) -> None:
+    from crnn_ocr.detect.bench import run_page_bench, true_box_system
+    from crnn_ocr.pipeline import OCR
+
+    data = tmp_path / "pages"
+    data.mkdir()
+    write_page(data, "a")
+    write_page(data, "b")
+    rec = _ReadsFixedText("TOTAL")
+    (report,) = run_page_bench(data, {"truth": true_box_system(OCR(recognizer=rec))})
+    rates = report.to_dict()
+    assert rec.crops == 2 * len(LINES)
+    assert rates["det_recall"] == rates["det_precision"] == 1.0
+    assert rates["e2e_recall"] == pytest.approx(1 / len(LINES), abs=1e-4)  # the one line that reads TOTAL
+    res = CliRunner().invoke(app, ["bench", "page", "-d", str(data), "--det-only", "--true-boxes"])
+    assert res.exit_code == 2 and "det-only" in res.output

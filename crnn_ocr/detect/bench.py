@@ -1,8 +1,10 @@
 """``crnn-ocr bench page``: our pipeline and RapidOCR (PP-OCRv4) on the same labelled pages, side by side.
 
-A *system* maps a BGR page to ``(quads, texts)``; ``texts`` is None for a detector-only system, which is
-then scored on detection alone. Time is measured around the system call only (decoding excluded), as wall
-time and as process CPU time (all threads together: steadier than wall time on a shared machine).
+A *system* maps a BGR page and its true line quads to ``(quads, texts)``; only the true-box system looks
+at the quads (it reads the labelled boxes: recognition with a perfect detector, which splits a page's
+errors into detection and recognition). ``texts`` is None for a detector-only system, which is then scored
+on detection alone. Time is measured around the system call only (decoding excluded), as wall time and as
+process CPU time (all threads together: steadier than wall time on a shared machine).
 """
 
 from __future__ import annotations
@@ -17,15 +19,26 @@ from typing import Any
 import cv2
 import numpy as np
 
+from crnn_ocr.detect.base import DetectedLine
 from crnn_ocr.detect.metrics import PageCounts, find_pages, read_page_labels, score_page
+from crnn_ocr.preprocess import load_gray
 
-PageSystem = Callable[[np.ndarray], tuple[list[np.ndarray], list[str] | None]]
+PageSystem = Callable[[np.ndarray, Sequence[np.ndarray]], tuple[list[np.ndarray], list[str] | None]]
 
 
 def ocr_system(ocr: Any) -> PageSystem:
     """Our :class:`~crnn_ocr.pipeline.OCR` as a system (detection + recognition)."""
-    def run(page: np.ndarray) -> tuple[list[np.ndarray], list[str] | None]:
+    def run(page: np.ndarray, _truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
         lines = ocr(page)
+        return [np.asarray(ln.box, dtype=np.float32) for ln in lines], [ln.text for ln in lines]
+
+    return run
+
+
+def true_box_system(ocr: Any) -> PageSystem:
+    """Our recogniser on the labelled line boxes (a perfect detector), cropped as the pipeline crops."""
+    def run(page: np.ndarray, truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
+        lines = ocr.read_lines(load_gray(page), [DetectedLine(np.asarray(q, dtype=np.float32)) for q in truth])
         return [np.asarray(ln.box, dtype=np.float32) for ln in lines], [ln.text for ln in lines]
 
     return run
@@ -33,7 +46,7 @@ def ocr_system(ocr: Any) -> PageSystem:
 
 def detector_system(detector: Any) -> PageSystem:
     """A detector alone as a system (scored on detection only)."""
-    def run(page: np.ndarray) -> tuple[list[np.ndarray], list[str] | None]:
+    def run(page: np.ndarray, _truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
         return [ln.quad for ln in detector(page)], None
 
     return run
@@ -46,7 +59,7 @@ def rapidocr_system(detect_only: bool = False, threads: int | None = None) -> Pa
     kw = {} if threads is None else {"intra_op_num_threads": threads}
     engine = RapidOCR(**kw)
 
-    def run(page: np.ndarray) -> tuple[list[np.ndarray], list[str] | None]:
+    def run(page: np.ndarray, _truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
         if detect_only:
             boxes, _ = engine(page, use_det=True, use_cls=False, use_rec=False)
             return [np.asarray(b, dtype=np.float32).reshape(4, 2) for b in (boxes or [])], None
@@ -88,7 +101,7 @@ def run_page_bench(folder: str | Path, systems: dict[str, PageSystem], iou: floa
             raise ValueError(f"cannot read image {image_path}")
         for name, system in systems.items():
             t0, c0 = time.perf_counter(), time.process_time()
-            quads, texts = system(page)
+            quads, texts = system(page, [ln.quad for ln in truth])
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             counts = score_page(quads, texts, truth, seconds, iou, cpu)
             rep = reports.setdefault(name, SystemReport(name, str(folder), texts is None, PageCounts()))
