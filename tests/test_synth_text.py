@@ -193,3 +193,18 @@ def test_receipt_label_colons_are_often_spaced_but_times_are_not(setup):
     colon = [s for s in lines if ":" in s]
     spaced = [s for s in colon if " :" in s]
     assert 0.2 < len(spaced) / len(colon) < 0.8  # both ways of printing them are common
+
+
+def test_receipts_print_whole_separator_rules_mostly_of_stars(setup):
+    from collections import Counter
+
+    from crnn_ocr.synth.corpus import src_en_receipt
+
+    _, corpus = setup
+    lines = [src_en_receipt(np.random.default_rng((6, i)), corpus, 30) for i in range(3000)]
+    rules = [s for s in lines if len(set(s)) == 1 and len(s) >= 8]
+    assert 0.01 < len(rules) / len(lines) < 0.1
+    marks = Counter(s[0] for s in rules)
+    assert marks.most_common(1)[0][0] == "*" and len(marks) >= 4
+    banners = [s for s in lines if s.startswith("****") and not set(s) <= {"*"}]
+    assert banners  # long star runs around a word, as in ***** THANK YOU *****

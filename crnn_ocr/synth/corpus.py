@@ -536,7 +536,8 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
         lambda: f"{up()} & {up()}{_pick(rng, ('', ' SDN BHD', ' CO.', ' (M) SDN BHD', ' LTD', ' CAFE'))}",
         lambda: f"{_pick(rng, ('NO', 'NO.', 'LOT', 'UNIT'))} {(a := int(rng.integers(1, 200)))}"
                 f"{_pick(rng, ('&', ' & ', ', ', '-'))}{a + int(rng.integers(1, 4))}, {_pick(rng, _STREET)} {up()}",
-        lambda: f"{'*' * (k := int(rng.integers(1, 4)))} {_pick(rng, _RECEIPT_WORDS)} {'*' * k}",
+        lambda: f"{'*' * (k := int(rng.integers(1, 9)))} {_pick(rng, _RECEIPT_WORDS)} {'*' * k}",
+        lambda: separator_rule(rng),
         lambda: f"{up()} {en_amount(rng)}{_pick(rng, (' *', '*', ' S', ' Z', ' #', ''))}",
         lambda: f"{_pick(rng, 'SZEX')}{_pick(rng, ('=', ' = ', ': '))}{_pick(rng, ('SR', 'ZR', 'GST', 'TAX'))}"
                 f" @{_pick(rng, ('0', '6', '7', '10'))}%",
@@ -549,6 +550,18 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
     if rng.random() < SPACED_COLON_P:
         s = spaced_colons(rng, s)
     return s
+
+
+SEPARATOR_MARKS = "*" * 6 + "-" * 2 + "=" * 2 + "#.~_+"
+"""Marks of receipt separator rules, weighted: stars are the commonest and, bold, look like 米."""
+
+
+def separator_rule(rng: np.random.Generator) -> str:
+    """A whole line of one repeated mark (``****...``, ``----...``), as receipts print between sections.
+
+    The page detector keeps star and hash rules as lines (only flat rules are dropped), so they are read.
+    """
+    return _pick(rng, SEPARATOR_MARKS) * int(rng.integers(8, 45))
 
 
 SPACED_COLON_P = 0.4
