@@ -208,3 +208,14 @@ def test_receipts_print_whole_separator_rules_mostly_of_stars(setup):
     assert marks.most_common(1)[0][0] == "*" and len(marks) >= 4
     banners = [s for s in lines if s.startswith("****") and not set(s) <= {"*"}]
     assert banners  # long star runs around a word, as in ***** THANK YOU *****
+
+
+def test_english_receipt_amounts_use_english_receipt_currencies(setup):
+    from crnn_ocr.synth.corpus import en_amount, src_en_receipt
+
+    rng = np.random.default_rng(8)
+    amounts = [en_amount(rng) for _ in range(2000)]
+    assert sum(a.endswith((" RM", " MYR", " USD", " SGD")) for a in amounts) > 40  # a code after the figure
+    _, corpus = setup
+    lines = [src_en_receipt(np.random.default_rng((9, i)), corpus, 30) for i in range(2000)]
+    assert not any("¥" in s or "元" in s for s in lines)  # Chinese documents' amounts stay in Chinese lines

@@ -275,9 +275,14 @@ def amount(rng: np.random.Generator, big: bool = False) -> str:
 
 
 def en_amount(rng: np.random.Generator) -> str:
-    """A money amount as English receipts print it: bare, or with a dollar, ringgit, euro or pound sign."""
+    """A money amount as English receipts print it: bare or with a currency sign or code.
+
+    Dollar, ringgit, euro or pound signs before it (the yuan sign is for Chinese lines: ``amount``); bare
+    amounts sometimes have a code after them (``1.50 RM``), as Malaysian and export receipts print them.
+    """
     sign = _pick(rng, ("", "", "", "", "$", "$", "$ ", "RM", "RM ", "€", "£", "-$", "S$"))
-    return sign + money(rng)
+    code = _pick(rng, (" RM", " RM", " MYR", " USD", " SGD", " EUR", "RM")) if not sign and rng.random() < 0.2 else ""
+    return sign + money(rng) + code
 
 
 _CN_DIGITS = "零壹贰叁肆伍陆柒捌玖"
@@ -475,6 +480,9 @@ def _en_token(rng: np.random.Generator, cd: CorpusData) -> str:
         return percent(rng)
     if r < 0.08:
         return _pick(rng, ("#", "*", "^", "\\", "~", "`", "$", "@", "&")) + en_word(rng, cd)
+    if r < 0.083:  # a Windows path: the backslash's usual place in print
+        return (f"{_pick(rng, 'CDE')}:\\{en_word(rng, cd) or 'Users'}\\{en_word(rng, cd).lower() or 'file'}"
+                f"{_pick(rng, ('.txt', '.pdf', '.xlsx', '.docx', ''))}")
     return en_word(rng, cd)
 
 
@@ -516,9 +524,9 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
     """Upper-case receipt lines as printed by till printers."""
     up = lambda: en_word(rng, cd).upper()  # noqa: E731
     forms: tuple[Callable[[], str], ...] = (
-        lambda: f"{_pick(rng, _RECEIPT_WORDS)}{_pick(rng, (' ', ': ', ' : ', ''))}{amount(rng)}",
+        lambda: f"{_pick(rng, _RECEIPT_WORDS)}{_pick(rng, (' ', ': ', ' : ', ''))}{en_amount(rng)}",
         lambda: _pick(rng, _RECEIPT_WORDS),
-        lambda: f"GST @{_pick(rng, ('6', '0', '10', '7'))}%{_pick(rng, (': ', ' '))}{amount(rng)}",
+        lambda: f"GST @{_pick(rng, ('6', '0', '10', '7'))}%{_pick(rng, (': ', ' '))}{en_amount(rng)}",
         lambda: f"{up()} {up()} {qty_price(rng)} {rng.uniform(1, 500):.2f}",
         lambda: f"{up()} {up()}",
         lambda: f"{int(rng.integers(1, 300))}, {_pick(rng, _STREET)} {up()} {int(rng.integers(1, 20))}/"
@@ -531,8 +539,8 @@ def src_en_receipt(rng: np.random.Generator, cd: CorpusData, n: int) -> str:
         lambda: f"{date_str(rng)} {int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
         lambda: f"{_pick(rng, ('INV NO', 'BILL NO', 'DOC NO', 'RECEIPT #', 'ORDER #', 'CASHIER'))}"
                 f"{_pick(rng, (': ', ':', ' '))}{code(rng) if rng.random() < 0.7 else up()}",
-        lambda: f"{int(rng.integers(1, 10))} {up()} {amount(rng)} {_pick(rng, ('SR', 'ZR', 'S', 'Z', ''))}",
-        lambda: f"{amount(rng)}",
+        lambda: f"{int(rng.integers(1, 10))} {up()} {en_amount(rng)} {_pick(rng, ('SR', 'ZR', 'S', 'Z', ''))}",
+        lambda: f"{en_amount(rng)}",
         lambda: f"{up()} & {up()}{_pick(rng, ('', ' SDN BHD', ' CO.', ' (M) SDN BHD', ' LTD', ' CAFE'))}",
         lambda: f"{_pick(rng, ('NO', 'NO.', 'LOT', 'UNIT'))} {(a := int(rng.integers(1, 200)))}"
                 f"{_pick(rng, ('&', ' & ', ', ', '-'))}{a + int(rng.integers(1, 4))}, {_pick(rng, _STREET)} {up()}",
