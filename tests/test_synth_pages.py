@@ -117,3 +117,21 @@ def test_cli_writes_pages_that_bench_page_reads(tmp_path) -> None:
     res = CliRunner().invoke(app, ["synth-pages", "--count", "2", "-c", str(cfg), "--preview",
                                    str(tmp_path / "sheet.png")])
     assert res.exit_code == 0 and (tmp_path / "sheet.png").stat().st_size > 1000
+
+
+def test_pen_marks_draw_over_the_page_without_labels_or_other_changes() -> None:
+    import dataclasses
+
+    from crnn_ocr.synth.page import pen_marks
+
+    base = PageConfig.load(None).with_overrides(**SMALL)
+    with_pen = PageStream(dataclasses.replace(base, effects=dataclasses.replace(base.effects, pen=1.0)), seed=6)
+    without = PageStream(dataclasses.replace(base, effects=dataclasses.replace(base.effects, pen=0.0)), seed=6)
+    for i in range(3):
+        (a, qa, ta), (b, qb, tb) = without[i], with_pen[i]
+        assert ta == tb and np.array_equal(qa, qb)  # the marks are not labelled and move nothing
+        assert a.shape == b.shape and (np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 60).sum() > 50
+    mask = np.zeros((200, 300), np.uint8)
+    pen_marks(np.random.default_rng(1), mask, 20.0)
+    ys, _ = np.nonzero(mask)
+    assert ys.size and ys.max() - ys.min() >= 1.5 * 20  # marks span more than a row of text

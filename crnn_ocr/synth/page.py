@@ -43,6 +43,7 @@ class PageEffects:
     blur: float = 0.3
     noise: float = 0.4
     jpeg: float = 0.4
+    pen: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class _Canvas:
     def __init__(self, h: int, w: int) -> None:
         self.text = np.zeros((h, w), np.uint8)
         self.deco = np.zeros((h, w), np.uint8)
+        self.pen = np.zeros((h, w), np.uint8)
+        self.pen_colour = np.zeros(3, np.uint8)
         self.banners: list[tuple[int, int, int, int]] = []
         self.boxes: list[tuple[int, int, int, int]] = []
         self.texts: list[str] = []
@@ -416,7 +419,69 @@ def _compose(rng: np.random.Generator, c: _Canvas, cfg: PageConfig) -> np.ndarra
         colour[max(y0, 0):y1, max(x0, 0):x1] = rng.uniform(200, 255, 3).astype(np.uint8)
     if c.deco.any():
         img = _blend(img, colour, c.deco)
-    return _blend(img, colour, c.text)
+    img = _blend(img, colour, c.text)
+    if c.pen.any():
+        pen = np.empty((h, w, 3), np.uint8)
+        pen[:] = c.pen_colour
+        img = _blend(img, pen, c.pen)
+    return img
+
+
+PEN_COLOURS = ((150, 60, 20), (35, 30, 30), (40, 40, 170))
+"""BGR ballpoint colours of handwritten marks: blue, black, red."""
+
+
+def pen_marks(rng: np.random.Generator, mask: np.ndarray, size: float) -> None:
+    """Handwriting over the print, not labelled: signatures, ticks, crosses, rings, figures.
+
+    Real receipts and forms come back signed, ticked and annotated; the strokes cross several printed
+    rows, so a detector must not join those rows through them (nor read the strokes as text). ``size``
+    is the page's text size in pixels; marks are 1.5-6 text heights tall.
+    """
+    h, w = mask.shape
+    for _ in range(int(rng.integers(1, 4))):
+        mh = float(rng.uniform(1.5, 6.0)) * size
+        mw = float(min(w * 0.9, mh * rng.uniform(0.8, 4.0)))
+        origin = np.array([rng.uniform(0, max(1.0, w - mw)), rng.uniform(0, max(1.0, h - mh))])
+        draw = PEN_MARKS[int(rng.choice(len(PEN_MARKS), p=PEN_MARK_WEIGHTS))]
+        strokes = [origin + p * np.array([mw, mh]) + rng.normal(0, 0.02 * size, p.shape) for p in draw(rng)]
+        thick = max(1, round(size * rng.uniform(0.06, 0.16)))
+        cv2.polylines(mask, [np.round(p * 4).astype(np.int32) for p in strokes], False, 255, thick, cv2.LINE_AA,
+                      shift=2)
+
+
+def _signature(rng: np.random.Generator) -> list[np.ndarray]:
+    """A looping stroke drifting to the right, in a unit box (x right, y down)."""
+    t = np.linspace(0, 1, 240)
+    loops, r = rng.uniform(3, 9), 0.25 * rng.uniform(0.5, 1.0)
+    x = t + r * np.cos(2 * np.pi * loops * t + rng.uniform(0, 2 * np.pi)) / 4
+    y = 0.5 + r * np.sin(2 * np.pi * loops * t) + 0.25 * np.sin(2 * np.pi * rng.uniform(0.3, 1.2) * t)
+    return [np.stack([x, y], 1)]
+
+
+def _tick_or_cross(rng: np.random.Generator) -> list[np.ndarray]:
+    """A check mark, or two crossing strokes."""
+    if rng.random() < 0.6:
+        return [np.array([[0.0, 0.6], [0.3, 1.0], [1.0, 0.0]])]
+    return [np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])]
+
+
+def _ring(rng: np.random.Generator) -> list[np.ndarray]:
+    """An ellipse drawn round a figure, its end overshooting the start."""
+    t = np.linspace(0, 2 * np.pi * rng.uniform(1.0, 1.3), 120)
+    return [np.stack([0.5 + 0.5 * np.cos(t), 0.5 + 0.5 * np.sin(t)], 1)]
+
+
+def _figures(rng: np.random.Generator) -> list[np.ndarray]:
+    """Handwritten digits: wavy upright strokes side by side."""
+    n = int(rng.integers(2, 7))
+    t = np.linspace(0, 1, 30)
+    return [np.stack([(k + 0.5 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t + rng.uniform(0, 2 * np.pi)))
+                      / n, t], 1) for k in range(n)]
+
+
+PEN_MARKS = (_signature, _tick_or_cross, _ring, _figures)
+PEN_MARK_WEIGHTS = (0.45, 0.15, 0.2, 0.2)
 
 
 def _homography(rng: np.random.Generator, h: int, w: int, cfg: PageConfig) -> tuple[np.ndarray, tuple[int, int]]:
@@ -464,6 +529,10 @@ def _degrade(rng: np.random.Generator, img: np.ndarray, cfg: PageConfig) -> np.n
 
 
 # ------------------------------------------------------------------------------------------------ stream
+
+
+PEN_STREAM = 7
+"""Extra seed word of the random stream that draws a page's handwritten marks."""
 
 
 class PageStream(LazyStream):
@@ -519,6 +588,11 @@ class PageStream(LazyStream):
             y = _title(page, x0, x1, y)
         {"paragraph": _paragraphs, "receipt": _receipt, "table": _tables, "form": _form}[layout](
             page, x0, x1, y, y_end)
+        pen_rng = np.random.default_rng((self.seed, int(i), PEN_STREAM))  # pages without pen stay as they were
+        if pen_rng.random() < cfg.effects.pen * cfg.degrade:
+            pen_marks(pen_rng, canvas.pen, float(np.median(page.sizes)))
+            colour = np.asarray(PEN_COLOURS[int(pen_rng.integers(len(PEN_COLOURS)))]) + pen_rng.integers(-20, 21, 3)
+            canvas.pen_colour = np.clip(colour, 0, 255).astype(np.uint8)
         img = _compose(rng, canvas, cfg)
         boxes = np.array(canvas.boxes, np.float32).reshape(-1, 4)
         quads = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [2, 3]], boxes[:, [0, 3]]], axis=1)
