@@ -7,6 +7,15 @@
 
 ``finish`` leaves ``checkpoints/crnn_lite.pt`` (compact resume checkpoint), the bundled INT8 model and its
 sha256, and a new row in ``docs/training_log.md``; commit them afterwards.
+
+On a GPU machine that gets a copy of the working tree (and nothing installed beyond PyTorch, ONNX Runtime and
+OpenCV), after ``finish`` here:
+
+    python scripts/campaign.py device-pack          # here: the synth pack as .device/pack.tar.xz (ignored)
+    PYTHONPATH=. python3 scripts/campaign.py device-train 9 14
+                                                    # there, with .device carried: 9 minutes, 14 data workers;
+                                                    # the compact checkpoint lands in $OUT/crnn_lite.pt
+    python scripts/campaign.py adopt PATH           # here: that checkpoint becomes the run's and the committed one
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ LOG = ROOT / "docs" / "training_log.md"
 DEV = ROOT.parent / "shared" / "data" / "real_dev"
 PIDFILE = RUN / "train.pid"
 CLI = [sys.executable, "-m", "crnn_ocr"]
+DEVICE_DIR = ROOT / ".device"
+"""What travels to a GPU machine beside the working tree (git-ignored): the synth pack."""
+DEVICE_RUN = ROOT / "runs" / "crnn_lite_device"
 
 
 def start(*train_args: str) -> None:
@@ -131,8 +143,67 @@ def finish() -> None:
     print(f"  git add {COMMITTED.relative_to(ROOT)} {BUNDLED.relative_to(ROOT)}* {LOG.relative_to(ROOT)}")
 
 
+def device_pack() -> None:
+    """Here: pack the synth fonts and corpus into ``.device/pack.tar.xz`` for a machine without them."""
+    import tarfile
+    import tempfile
+
+    DEVICE_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        run("synth-pack", str(Path(tmp) / "pack"))
+        with tarfile.open(DEVICE_DIR / "pack.tar.xz", "w:xz") as tar:
+            tar.add(Path(tmp) / "pack", arcname="pack")
+    size = (DEVICE_DIR / "pack.tar.xz").stat().st_size / 1e6
+    print(f"{DEVICE_DIR.name}/pack.tar.xz: {size:.1f} MB. On the GPU machine, with {DEVICE_DIR.name} carried:")
+    print("  PYTHONPATH=. python3 scripts/campaign.py device-train 9 14")
+
+
+def device_train(minutes: str = "9", workers: str = "14", device: str = "cuda") -> None:
+    """There: resume the committed checkpoint on ``device`` for ``minutes``; compact result to ``$OUT``.
+
+    The run has its own folder (``runs/crnn_lite_device``), so trying this on a machine that also runs the
+    CPU campaign leaves that run alone.
+    """
+    import tarfile
+
+    from crnn_ocr.synth.pack import PACK_ENV
+
+    out = Path(os.environ.get("OUT", DEVICE_RUN / "out"))
+    out.mkdir(parents=True, exist_ok=True)
+    unpacked = Path("/tmp/crnn_ocr_pack")
+    with tarfile.open(DEVICE_DIR / "pack.tar.xz") as tar:
+        tar.extractall(unpacked, filter="data")
+    DEVICE_RUN.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(COMMITTED, DEVICE_RUN / "last.pt")
+    env = {**os.environ, PACK_ENV: str(unpacked / "pack"), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    with (out / "train.log").open("w") as log:
+        subprocess.run([*CLI, "train", "--config", str(CONFIG), "--resume", "--out", str(DEVICE_RUN),
+                        "--device", device, "--workers", workers, "--max-minutes", minutes],
+                       env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
+    from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint
+
+    ckpt = load_checkpoint(DEVICE_RUN / "last.pt")
+    atomic_save(compact(ckpt), out / "crnn_lite.pt")
+    print(f"step {ckpt['step']:,}, {ckpt['samples_seen']:,} samples; {trainer_hours(ckpt)} -> {out / 'crnn_lite.pt'}")
+
+
+def adopt(path: str) -> None:
+    """Here: a checkpoint trained elsewhere becomes the run's ``last.pt`` and the committed one."""
+    from crnn_ocr.train.checkpoint import load_checkpoint
+
+    if PIDFILE.exists():
+        sys.exit("the trainer is running here: `campaign.py stop` first")
+    ckpt = load_checkpoint(path)
+    RUN.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, RUN / "last.pt")
+    shutil.copy2(path, COMMITTED)
+    print(f"adopted step {ckpt['step']:,} ({ckpt['samples_seen']:,} samples, {trainer_hours(ckpt)})")
+
+
 if __name__ == "__main__":
-    commands = {"start": start, "status": status, "stop": stop, "finish": finish}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands or (len(sys.argv) > 2 and sys.argv[1] != "start"):
+    commands = {"start": start, "status": status, "stop": stop, "finish": finish, "device-pack": device_pack,
+                "device-train": device_train, "adopt": adopt}
+    takes_args = {"start", "device-train", "adopt"}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands or (len(sys.argv) > 2 and sys.argv[1] not in takes_args):
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}} (start takes extra crnn-ocr train options)")
     commands[sys.argv[1]](*sys.argv[2:])
