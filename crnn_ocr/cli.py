@@ -512,6 +512,7 @@ def train_det_cmd(
     max_minutes: Annotated[float | None, typer.Option(help="Stop (and save) after this many minutes.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop (and save) at this step.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (checkpoints, logs).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch threads.")] = None,
     workers: Annotated[int | None, typer.Option(help="Data worker processes.")] = None,
 ) -> None:
@@ -524,7 +525,7 @@ def train_det_cmd(
     except (OSError, ValueError) as e:
         fail(str(e))
     for key, value in (("max_minutes", max_minutes), ("max_steps", max_steps), ("threads", threads),
-                       ("workers", workers), ("out_dir", str(out_dir) if out_dir else None)):
+                       ("workers", workers), ("device", device), ("out_dir", str(out_dir) if out_dir else None)):
         if value is not None:
             setattr(cfg, key, value)
     train_det(cfg, resume=resume)
