@@ -167,17 +167,11 @@ def device_train(minutes: str = "9", workers: str = "14", device: str = "cuda") 
     The run has its own folder (``runs/crnn_lite_device``), so trying this on a machine that also runs the
     CPU campaign leaves that run alone.
     """
-    out = Path(os.environ.get("OUT", DEVICE_RUN / "out"))
-    out.mkdir(parents=True, exist_ok=True)
-    env = _unpacked_env()
-    DEVICE_RUN.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(COMMITTED, DEVICE_RUN / "last.pt")
-    with (out / "train.log").open("w") as log:
-        subprocess.run([*CLI, "train", "--config", str(CONFIG), "--resume", "--out", str(DEVICE_RUN),
-                        "--device", device, "--workers", workers, "--max-minutes", minutes],
-                       env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
     from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint
 
+    if not COMMITTED.is_file():
+        sys.exit(f"{COMMITTED.relative_to(ROOT)} is missing: the campaign resumes, it does not start over")
+    out = _train_there("train", CONFIG, DEVICE_RUN, COMMITTED, device, workers, minutes)
     ckpt = load_checkpoint(DEVICE_RUN / "last.pt")
     atomic_save(compact(ckpt), out / "crnn_lite.pt")
     print(f"step {ckpt['step']:,}, {ckpt['samples_seen']:,} samples; {trainer_hours(ckpt)} -> {out / 'crnn_lite.pt'}")
@@ -189,19 +183,30 @@ def device_train_det(minutes: str = "5", workers: str = "14", device: str = "cud
     Detection training renders pages on the CPU and costs ~1.25 CPU s per 640 px crop on 2 cores: it wants
     the GPU machine. Its checkpoint (0.44 M parameters) is small enough to carry back and forth.
     """
+    det_run = ROOT / "runs" / "dbnet_device"
+    out = _train_there("train-det", ROOT / "configs" / "dbnet.yaml", det_run, DEVICE_DIR / "dbnet.pt", device,
+                       workers, minutes)
+    shutil.copy2(det_run / "last.pt", out / "dbnet.pt")
+    print(f"detector checkpoint -> {out / 'dbnet.pt'}")
+
+
+def _train_there(command: str, config: Path, run_dir: Path, seed: Path, device: str, workers: str,
+                 minutes: str) -> Path:
+    """Run a ``crnn-ocr`` training command from the carried pack, resuming ``seed`` if it exists.
+
+    Returns ``$OUT`` (made if missing), where the command's log is written as ``COMMAND.log``.
+    """
     out = Path(os.environ.get("OUT", DEVICE_RUN / "out"))
     out.mkdir(parents=True, exist_ok=True)
     env = _unpacked_env()
-    det_run = ROOT / "runs" / "dbnet_device"
-    det_run.mkdir(parents=True, exist_ok=True)
-    if (DEVICE_DIR / "dbnet.pt").is_file():
-        shutil.copy2(DEVICE_DIR / "dbnet.pt", det_run / "last.pt")
-    with (out / "train_det.log").open("w") as log:
-        subprocess.run([*CLI, "train-det", "--config", str(ROOT / "configs" / "dbnet.yaml"), "--resume", "--out",
-                        str(det_run), "--device", device, "--workers", workers, "--max-minutes", minutes],
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if seed.is_file():
+        shutil.copy2(seed, run_dir / "last.pt")
+    with (out / f"{command}.log").open("w") as log:
+        subprocess.run([*CLI, command, "--config", str(config), "--resume", "--out", str(run_dir),
+                        "--device", device, "--workers", workers, "--max-minutes", minutes],
                        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
-    shutil.copy2(det_run / "last.pt", out / "dbnet.pt")
-    print(f"detector checkpoint -> {out / 'dbnet.pt'}")
+    return out
 
 
 def _unpacked_env() -> dict[str, str]:
