@@ -26,11 +26,15 @@ from crnn_ocr.preprocess import load_gray
 PageSystem = Callable[[np.ndarray, Sequence[np.ndarray]], tuple[list[np.ndarray], list[str] | None]]
 
 
+def _boxes_and_texts(lines: Sequence[Any]) -> tuple[list[np.ndarray], list[str]]:
+    """A system's output from our pipeline's :class:`~crnn_ocr.results.LineResult` lines."""
+    return [np.asarray(ln.box, dtype=np.float32) for ln in lines], [ln.text for ln in lines]
+
+
 def ocr_system(ocr: Any) -> PageSystem:
     """Our :class:`~crnn_ocr.pipeline.OCR` as a system (detection + recognition)."""
     def run(page: np.ndarray, _truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
-        lines = ocr(page)
-        return [np.asarray(ln.box, dtype=np.float32) for ln in lines], [ln.text for ln in lines]
+        return _boxes_and_texts(ocr(page))
 
     return run
 
@@ -38,8 +42,8 @@ def ocr_system(ocr: Any) -> PageSystem:
 def true_box_system(ocr: Any) -> PageSystem:
     """Our recogniser on the labelled line boxes (a perfect detector), cropped as the pipeline crops."""
     def run(page: np.ndarray, truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[str] | None]:
-        lines = ocr.read_lines(load_gray(page), [DetectedLine(np.asarray(q, dtype=np.float32)) for q in truth])
-        return [np.asarray(ln.box, dtype=np.float32) for ln in lines], [ln.text for ln in lines]
+        detected = [DetectedLine(np.asarray(q, dtype=np.float32)) for q in truth]
+        return _boxes_and_texts(ocr.read_lines(load_gray(page), detected))
 
     return run
 
