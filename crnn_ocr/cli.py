@@ -26,6 +26,10 @@ DetModelOpt = Annotated[Path | None, typer.Option("--det-model", help="ONNX mode
 AlphabetOpt = Annotated[str | None, typer.Option(
     help="Read only these characters: ascii | digits | the characters themselves (the space is always "
          "allowed), for documents or fields known to hold nothing else.")]
+LexiconOpt = Annotated[bool, typer.Option(
+    "--lexicon/--no-lexicon", help="Read an English word the lexicon lacks as the lexicon word one letter "
+                                   "away when the frames allow it (Totai -> Total); off: exactly what the "
+                                   "model reads.")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -35,11 +39,14 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def load_recognizer(model: str | None, threads: int | None = None, batch_size: int = 32,
-                    alphabet: str | None = None, latin_context_weight: float | None = None):
+                    alphabet: str | None = None, latin_context_weight: float | None = None,
+                    lexicon: bool = True):
     """A :class:`Recognizer` for an ONNX model, a torch checkpoint (``train`` extra) or the default."""
     from crnn_ocr.engine import Recognizer
 
-    extra = {} if latin_context_weight is None else {"latin_context_weight": latin_context_weight}
+    extra: dict[str, Any] = {} if latin_context_weight is None else {"latin_context_weight": latin_context_weight}
+    if not lexicon:
+        extra["lexicon"] = None
     if model is not None and Path(model).suffix in (".pt", ".pth", ".ckpt"):
         from crnn_ocr.train.backend import TorchBackend
 
@@ -67,6 +74,7 @@ def predict(
     upright_check: Annotated[bool, typer.Option("--upright-check", help="Also read pages turned by 180 degrees "
                                                 "and keep the more confident way (upside-down scans).")] = False,
     alphabet: AlphabetOpt = None,
+    lexicon: LexiconOpt = True,
 ) -> None:
     """Find and recognise the text lines of whole pages and print them in reading order."""
     import cv2
@@ -78,7 +86,7 @@ def predict(
     if fmt not in ("text", "json", "tsv"):
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
-        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads, alphabet=alphabet),
+        ocr = OCR(detector=det, recognizer=load_recognizer(model, threads, alphabet=alphabet, lexicon=lexicon),
                   upright_check=upright_check, **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
@@ -222,6 +230,7 @@ def eval_cmd(
     latin_context_weight: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Prior on CJK punctuation and letters in lines read as Latin script (default "
                                "0.25; 1 turns it off).")] = None,
+    lexicon: LexiconOpt = True,
 ) -> None:
     """Measure line accuracy, CER and speed on labelled line sets."""
     from rich.console import Console
@@ -231,7 +240,7 @@ def eval_cmd(
     from crnn_ocr.evaluation import evaluate_set, write_report
 
     try:
-        rec = load_recognizer(model, threads, batch_size, alphabet, latin_context_weight)
+        rec = load_recognizer(model, threads, batch_size, alphabet, latin_context_weight, lexicon)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     results = []
@@ -260,7 +269,8 @@ def eval_cmd(
             console.print(f"[{r.name}] most frequent confusions (truth→pred count): {pairs}", markup=False)
     if json_out:
         write_report(results, json_out, {"model": rec.name, "version": rec.meta.version, "alphabet": alphabet,
-                                         "latin_context_weight": rec.latin_context_weight, "argv": sys.argv[1:]})
+                                         "latin_context_weight": rec.latin_context_weight,
+                                         "lexicon": rec.lexicon is not None, "argv": sys.argv[1:]})
 
 
 def _breakdown_table(name: str, b: Any) -> Any:
@@ -291,6 +301,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
     alphabet: Annotated[str | None, typer.Option(help="Default alphabet of requests that give none: ascii | "
                                                  "digits | the characters themselves.")] = None,
+    lexicon: LexiconOpt = True,
 ) -> None:
     """Start the REST API and web UI (http://HOST:PORT/); settings also come from CRNN_OCR_* variables."""
     from crnn_ocr.engine.session import default_threads
@@ -302,7 +313,8 @@ def serve(
         settings = Settings.from_env().updated(host=host, port=port, workers=workers, api_key=api_key,
                                                max_bytes=max_bytes,
                                                cors_origins=tuple(cors_origin) if cors_origin else None)
-        rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers), alphabet=alphabet)
+        rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers), alphabet=alphabet,
+                              lexicon=lexicon)
         ocr = OCR(detector=det, recognizer=rec)
     except FileNotFoundError as e:
         fail(f"{e}. Pass a model file with --model PATH." if model is None else str(e))

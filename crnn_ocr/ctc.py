@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,11 +75,14 @@ def greedy_decode(probs: np.ndarray, length: int | None = None, allowed: np.ndar
                 char_probs.append(p)
                 spans.append((t, t))
         prev = c
-    if char_probs:
-        conf = float(math.exp(sum(math.log(max(p, 1e-12)) for p in char_probs) / len(char_probs)))
-    else:
-        conf = float(probs[:, BLANK].mean())
-    return Decoded(tuple(labels), tuple(char_probs), tuple(spans), conf)
+    return Decoded(tuple(labels), tuple(char_probs), tuple(spans), line_confidence(char_probs, probs))
+
+
+def line_confidence(char_probs: Sequence[float], probs: np.ndarray) -> float:
+    """A line's confidence: the geometric mean of its characters', or the mean blank probability if empty."""
+    if len(char_probs):
+        return float(math.exp(sum(math.log(max(p, 1e-12)) for p in char_probs) / len(char_probs)))
+    return float(probs[:, BLANK].mean()) if len(probs) else 0.0
 
 
 def _weighted_best(probs: np.ndarray, best: np.ndarray, weights: np.ndarray, allowed: np.ndarray | None,
@@ -154,3 +158,88 @@ def beam_decode(probs: np.ndarray, beam: int = 5, prune: float = 1e-4) -> tuple[
         beams = {k: (v[0], v[1]) for k, v in ranked}
     best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))
     return best, _logsumexp(pb, pnb)
+
+
+def _extended(labels: Sequence[int], states: int | None = None) -> np.ndarray:
+    """The CTC state sequence of a labelling: a blank before, between and after its characters.
+
+    ``states`` pads it with further blank states, so labellings of different lengths stack.
+    """
+    ext = np.zeros(states or 2 * len(labels) + 1, dtype=np.int64)
+    ext[1: 2 * len(labels): 2] = labels
+    return ext
+
+
+def _can_skip(ext: np.ndarray) -> np.ndarray:
+    """States a path may reach from two states back: characters that differ from the previous one."""
+    skip = np.zeros(ext.shape, dtype=bool)
+    skip[..., 2:] = (ext[..., 2:] != BLANK) & (ext[..., 2:] != ext[..., :-2])
+    return skip
+
+
+def _shift(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` moved ``k`` states to the right along its last axis, ``-inf`` filled in."""
+    out = np.full_like(a, -np.inf)
+    out[..., k:] = a[..., :-k]
+    return out
+
+
+def _log_emissions(probs: np.ndarray, ext: np.ndarray) -> np.ndarray:
+    """Log probabilities of the states' classes only: a line's full ``(T, C)`` log would cost far more."""
+    return np.log(np.maximum(probs[:, ext].astype(np.float64), 1e-30))
+
+
+def ctc_log_likelihoods(probs: np.ndarray, labellings: Sequence[Sequence[int]]) -> np.ndarray:
+    """``log P(labels | frames)`` of each labelling, summed over every CTC alignment (the forward algorithm).
+
+    ``probs`` is one line's ``(T, C)`` frame probabilities, or a window of its frames. Unlike the best
+    path's probability this scores a whole reading, so rival readings of the same frames compare fairly.
+    All labellings run in one pass over the frames. An empty window reads only the empty labelling.
+    """
+    lengths = np.array([len(x) for x in labellings], dtype=np.int64)
+    if probs.shape[0] == 0 or not len(lengths):
+        return np.where(lengths == 0, 0.0, -np.inf)
+    states = 2 * int(lengths.max()) + 1
+    ext = np.stack([_extended(x, states) for x in labellings])
+    skip = _can_skip(ext)
+    emit = _log_emissions(probs, ext)  # (T, labellings, states)
+    alpha = np.full(ext.shape, -np.inf)
+    alpha[:, :2] = emit[0, :, :2]
+    for t in range(1, emit.shape[0]):
+        jump = np.where(skip, _shift(alpha, 2), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, _shift(alpha, 1)), jump) + emit[t]
+    rows = np.arange(len(lengths))
+    last = alpha[rows, 2 * lengths]
+    return np.where(lengths > 0, np.logaddexp(last, alpha[rows, np.maximum(2 * lengths - 1, 0)]), last)
+
+
+def ctc_align(probs: np.ndarray, labels: Sequence[int]) -> list[tuple[int, int]]:
+    """Frames of each character on the most likely alignment of ``labels`` (Viterbi), inclusive spans.
+
+    Gives a reading chosen by something other than the best path (a lexicon) the character positions and
+    confidences that best-path decoding gives its own. Needs at least one frame per character.
+    """
+    n_frames = probs.shape[0]
+    if not labels:
+        return []
+    if n_frames < len(labels):
+        raise ValueError(f"{len(labels)} characters cannot align to {n_frames} frames")
+    ext = _extended(labels)
+    skip = _can_skip(ext)
+    emit = _log_emissions(probs, ext)
+    score = np.full(len(ext), -np.inf)
+    score[:2] = emit[0, :2]
+    back = np.zeros((n_frames, len(ext)), dtype=np.int8)  # how many states back each best path came from
+    for t in range(1, n_frames):
+        options = np.stack([score, _shift(score, 1), np.where(skip, _shift(score, 2), -np.inf)])
+        back[t] = options.argmax(axis=0)
+        score = options.max(axis=0) + emit[t]
+    state = len(ext) - 1 if score[-1] >= score[-2] else len(ext) - 2
+    if score[state] == -np.inf:
+        raise ValueError("the labels have no alignment to these frames (repeated characters need a blank between)")
+    spans: dict[int, list[int]] = {}
+    for t in range(n_frames - 1, -1, -1):
+        if state % 2:
+            spans.setdefault(state // 2, [t, t])[0] = t
+        state -= int(back[t, state])
+    return [(spans[k][0], spans[k][1]) for k in range(len(labels))]

@@ -37,6 +37,16 @@ def render_line(text: str, height: int = 40, font_size: int = 28, lang: str = "z
     return np.asarray(img).copy()
 
 
+def frame_probs(charset: Charset, frames: list[dict[str, float]]) -> np.ndarray:
+    """``(T, C)`` probabilities: each frame's listed symbols get their probability, the blank the rest."""
+    probs = np.zeros((len(frames), charset.num_classes), np.float32)
+    for t, frame in enumerate(frames):
+        for ch, p in frame.items():
+            probs[t, charset.encode(ch)[0]] = p
+        probs[t, 0] = 1.0 - sum(frame.values())
+    return probs
+
+
 def make_tiny_onnx(path: Path, charset: Charset | None = None, stride: int = 4, seed: int = 0,
                    name: str = "tiny_test", height: int = 32) -> Path:
     """A random conv-only recogniser: (N,1,H,W) -> (N, W/stride, C) softmax, with crnn-ocr metadata."""

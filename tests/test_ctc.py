@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from crnn_ocr.ctc import beam_decode, greedy_decode, greedy_decode_batch
+from crnn_ocr.ctc import beam_decode, ctc_align, ctc_log_likelihoods, greedy_decode, greedy_decode_batch
 
 
 def one_hot_probs(path, classes=5, p=0.9):
@@ -119,3 +119,45 @@ def test_bad_class_weights_raise(bad):
     probs = np.array([[0.1, 0.6, 0.3, 0.0], [0.1, 0.1, 0.1, 0.7]], np.float32)
     with pytest.raises(ValueError, match="weight"):
         greedy_decode(probs, weights=bad)
+
+
+def brute_force_likelihoods(probs):
+    """Total probability of every labelling, summed over all frame paths."""
+    totals = {}
+    for path in itertools.product(range(probs.shape[1]), repeat=probs.shape[0]):
+        key = reference_collapse(path)
+        totals[key] = totals.get(key, 0.0) + float(np.prod(probs[np.arange(len(path)), path]))
+    return totals
+
+
+def test_forward_likelihoods_match_brute_force_for_every_labelling():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=5)
+    totals = brute_force_likelihoods(probs)
+    labellings = [(), (1,), (1, 1), (1, 2, 1), (2, 2, 2), (1, 2, 1, 2, 1), (2, 1, 1, 2, 1)]
+    got = ctc_log_likelihoods(probs, labellings)
+    want = [np.log(totals[x]) if x in totals else -np.inf for x in labellings]
+    assert got == pytest.approx(want)
+    assert got[-1] == -np.inf  # five frames cannot hold 2 1 blank 1 2 1
+    assert sum(np.exp(ctc_log_likelihoods(probs, list(totals)))) == pytest.approx(1.0)
+
+
+def test_forward_likelihoods_of_an_empty_window():
+    empty = np.zeros((0, 4))
+    assert list(ctc_log_likelihoods(empty, [(), (2,)])) == [0.0, -np.inf]
+
+
+@pytest.mark.parametrize(("path", "labels", "spans"), [
+    ([0, 1, 1, 0, 2, 0], (1, 2), [(1, 2), (4, 4)]),
+    ([3, 0, 3, 3], (3, 3), [(0, 0), (2, 3)]),
+    ([2], (2,), [(0, 0)]),
+])
+def test_alignment_recovers_the_frames_of_each_character(path, labels, spans):
+    assert ctc_align(one_hot_probs(path), labels) == spans
+
+
+def test_alignment_of_a_reading_the_frames_cannot_hold_raises():
+    with pytest.raises(ValueError, match="alignment"):
+        ctc_align(one_hot_probs([1, 1]), (1, 1))  # a repeat needs a blank between
+    with pytest.raises(ValueError, match="cannot align"):
+        ctc_align(one_hot_probs([1]), (1, 2))

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import make_tiny_onnx, render_line
+from conftest import frame_probs, make_tiny_onnx, render_line
 
 from crnn_ocr import OCR, Recognizer
 from crnn_ocr.charset import Charset
@@ -130,39 +130,29 @@ def test_cjk_letters_and_punctuation_are_told_apart():
     assert (letters, punct) == ([2, 5], [3, 6])
 
 
-def _frames(charset: Charset, frames: list[dict[str, float]]) -> np.ndarray:
-    """``(T, C)`` probabilities: each frame's listed symbols get their probability, the blank the rest."""
-    probs = np.zeros((len(frames), charset.num_classes), np.float32)
-    for t, frame in enumerate(frames):
-        for ch, p in frame.items():
-            probs[t, charset.encode(ch)[0]] = p
-        probs[t, 0] = 1.0 - sum(frame.values())
-    return probs
-
-
 def test_latin_lines_read_ascii_punctuation_but_chinese_lines_keep_full_width(tmp_path):
     small = Charset(tuple("TOAL12合计:：(（"))
     rec = Recognizer(make_tiny_onnx(tmp_path / "latin.onnx", charset=small), threads=1)
     unsure_colon = {"：": 0.55, ":": 0.4}
     latin = [{"T": 0.9}, {}, {"O": 0.9}, {}, {"L": 0.9}, unsure_colon, {"1": 0.9}, {}, {"2": 0.9}]
-    dec = rec.decode(_frames(small, latin))
+    dec = rec.decode(frame_probs(small, latin))
     assert small.decode(dec.labels) == "TOL:12"
     assert dec.char_probs[3] == pytest.approx(0.4)  # the model's probability of what was read
     off = Recognizer(rec.backend, latin_context_weight=1.0)
-    assert small.decode(off.decode(_frames(small, latin)).labels) == "TOL：12"
+    assert small.decode(off.decode(frame_probs(small, latin)).labels) == "TOL：12"
     # The same colon after sure hanzi: a Chinese line keeps it.
     chinese = [{"合": 0.9}, {}, {"计": 0.8}, unsure_colon, {"1": 0.9}, {}, {"2": 0.9}]
-    assert small.decode(rec.decode(_frames(small, chinese)).labels) == "合计：12"
+    assert small.decode(rec.decode(frame_probs(small, chinese)).labels) == "合计：12"
     # A full-width form the model is sure of stays, and too short a line is not judged Latin.
     sure = [{"T": 0.9}, {}, {"O": 0.9}, {"（": 0.9, "(": 0.05}, {"A": 0.9}]
-    assert small.decode(rec.decode(_frames(small, sure)).labels) == "TO（A"
+    assert small.decode(rec.decode(frame_probs(small, sure)).labels) == "TO（A"
     short = [{"T": 0.9}, unsure_colon]
-    assert small.decode(rec.decode(_frames(small, short)).labels) == "T："
+    assert small.decode(rec.decode(frame_probs(small, short)).labels) == "T："
     # An unsure hanzi among Latin letters is revisited too.
     stray = [{"T": 0.9}, {}, {"合": 0.45, "A": 0.35}, {}, {"L": 0.9}]
-    assert small.decode(rec.decode(_frames(small, stray)).labels) == "TAL"
+    assert small.decode(rec.decode(frame_probs(small, stray)).labels) == "TAL"
     # An alphabet replaces the prior.
     asked = rec.allowed_classes("TOL12：")
-    assert small.decode(rec.decode(_frames(small, latin), asked).labels) == "TOL：12"
+    assert small.decode(rec.decode(frame_probs(small, latin), asked).labels) == "TOL：12"
     with pytest.raises(ValueError, match="latin_context_weight"):
         Recognizer(rec.backend, latin_context_weight=1.5)

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from crnn_ocr.ctc import Decoded, greedy_decode
 from crnn_ocr.engine.session import Backend, OrtBackend
+from crnn_ocr.lexicon import MARGIN, Lexicon, bundled_lexicon, correct_words
 from crnn_ocr.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare_line, width_buckets
 from crnn_ocr.results import CharResult, LineResult
 
@@ -73,6 +75,11 @@ class Recognizer:
             the model finds closer to a hanzi or a symbol is then read as the closest allowed character.
         latin_context_weight: prior on CJK punctuation and letters in lines that read as Latin script
             (:meth:`is_latin_context`, :data:`LATIN_CONTEXT_WEIGHT`); 1 turns it off.
+        lexicon: words an out-of-lexicon English word one letter away may be read as
+            (:func:`~crnn_ocr.lexicon.correct_words`): ``"bundled"`` (the packaged English list), a
+            :class:`~crnn_ocr.lexicon.Lexicon`, or ``None`` to read exactly what the best path reads.
+        lexicon_margin: natural-log odds a lexicon word may lose by to the model's reading
+            (:data:`~crnn_ocr.lexicon.MARGIN`).
 
     >>> rec = Recognizer()                                 # doctest: +SKIP
     >>> [r.text for r in rec(["line.png", image_array])]   # doctest: +SKIP
@@ -86,6 +93,8 @@ class Recognizer:
         preprocess: PreprocessConfig | None = None,
         alphabet: str | None = None,
         latin_context_weight: float = LATIN_CONTEXT_WEIGHT,
+        lexicon: Lexicon | Literal["bundled"] | None = "bundled",
+        lexicon_margin: float = MARGIN,
     ) -> None:
         if model is None:
             model = bundled_model_path()
@@ -101,6 +110,10 @@ class Recognizer:
             raise ValueError(f"latin_context_weight must lie in [0, 1], got {latin_context_weight}")
         self.latin_context_weight = float(latin_context_weight)
         self._set_priors(self.latin_context_weight)
+        if lexicon_margin < 0.0:
+            raise ValueError(f"lexicon_margin must not be negative, got {lexicon_margin}")
+        self.lexicon = bundled_lexicon() if lexicon == "bundled" else lexicon
+        self.lexicon_margin = float(lexicon_margin)
         self._alphabets: dict[str, np.ndarray] = {}
         self._alphabet_lock = threading.Lock()
         self.alphabet = alphabet
@@ -149,13 +162,17 @@ class Recognizer:
 
         An alphabet (``allowed``) replaces the priors. Otherwise vertical forms are never read, and a line
         that reads as Latin script is decoded again with CJK punctuation and letters weighted down
-        (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon.
+        (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon. Then English words the
+        lexicon lacks may become a lexicon word one letter away (``Totai`` -> ``Total``).
         """
         if allowed is not None:
-            return greedy_decode(probs, allowed=allowed)
-        dec = greedy_decode(probs, weights=self._weights)
-        if self._latin_weights is not None and self.is_latin_context(dec):
-            dec = greedy_decode(probs, weights=self._latin_weights)
+            dec = greedy_decode(probs, allowed=allowed)
+        else:
+            dec = greedy_decode(probs, weights=self._weights)
+            if self._latin_weights is not None and self.is_latin_context(dec):
+                dec = greedy_decode(probs, weights=self._latin_weights)
+        if self.lexicon is not None:
+            dec = correct_words(probs, dec, self.charset, self.lexicon, self.lexicon_margin, allowed=allowed)
         return dec
 
     @staticmethod

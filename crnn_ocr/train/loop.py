@@ -249,9 +249,12 @@ def _val_lines(cfg: TrainConfig, charset: Charset, preprocess: PreprocessConfig)
 
 
 def validate(model: CRNN, meta: ModelMeta, sets: dict[str, list]) -> list[SetMetrics]:
-    """Metrics of ``model`` on prepared validation sets, through the same Recognizer code as inference."""
+    """Metrics of ``model`` on prepared validation sets, through the same Recognizer code as inference.
+
+    The lexicon is off: the figures measure the model, and the synthetic words come from the same list.
+    """
     device = next(model.parameters()).device
-    rec = Recognizer(TorchBackend(model, meta, device=str(device)), batch_size=64)
+    rec = Recognizer(TorchBackend(model, meta, device=str(device)), batch_size=64, lexicon=None)
     out = []
     for name, items in sets.items():
         preds = rec.recognize_prepared([x for x, _ in items])
