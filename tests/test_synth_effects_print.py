@@ -135,7 +135,27 @@ def test_thermal_fade_is_deterministic_and_keeps_a_legible_floor(line):
         assert np.median(200.0 - out[5:15, 10:40]) >= 35.0 - 1e-3
 
 
-@pytest.mark.parametrize("effect", ["dot_matrix", "bitmap_font", "ink_dropout", "thermal_fade", "clutter"])
+def test_faint_marks_pale_the_dots_and_keep_the_letters():
+    mask = 255 - render_line("DATE: 12.50", height=int(1.5 * SIZE), font_size=SIZE, lang="en")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 20).astype(np.uint8), connectivity=8)
+    dots = [k for k in range(1, n) if stats[k, cv2.CC_STAT_HEIGHT] <= 0.3 * HEIGHT]
+    letters = [k for k in range(1, n) if stats[k, cv2.CC_STAT_HEIGHT] > 0.5 * HEIGHT]
+    assert len(dots) == 3 and len(letters) == 8  # the colon's two dots and the period; D A T E 1 2 5 0
+    for seed in range(5):
+        out = dg.faint_marks(mask, np.random.default_rng(seed), HEIGHT)
+        assert out.shape == mask.shape and out.dtype == np.uint8 and (out <= mask).all()
+        for k in letters:
+            assert np.array_equal(out[labels == k], mask[labels == k])
+        for k in dots:
+            share = out[labels == k].sum() / mask[labels == k].sum()
+            assert 0.15 <= share <= 0.6  # pale, yet still there
+    assert np.array_equal(dg.faint_marks(mask, np.random.default_rng(0), HEIGHT),
+                          dg.faint_marks(mask, np.random.default_rng(0), HEIGHT))
+    assert not dg.faint_marks(np.zeros((30, 80), np.uint8), np.random.default_rng(0), 20.0).any()
+
+
+@pytest.mark.parametrize("effect", ["dot_matrix", "bitmap_font", "ink_dropout", "faint_marks", "thermal_fade",
+                                    "clutter"])
 def test_stream_with_only_the_effect_gives_valid_lines(effect):
     cfg = SynthConfig.load(None)
     effects = dataclasses.replace(cfg.effects, **{n: float(n == effect) for n in EFFECTS})

@@ -117,6 +117,7 @@ class EffectConfig:
     ink_bleed: float = 0.12
     erosion: float = 0.08
     ink_dropout: float = 0.08
+    faint_marks: float = 0.08
     dot_matrix: float = 0.06
     bitmap_font: float = 0.08
     shadow: float = 0.15

@@ -257,6 +257,8 @@ def render_line(rng: np.random.Generator, text: str, face_idx: int, res: Resourc
             text_mask = dg.dot_matrix(text_mask, rng, rd.CAP * size, dense)
         elif on["bitmap_font"]:
             text_mask = dg.bitmap_font(text_mask, rng, rd.CAP * size, dense)
+    if on["faint_marks"] and not any(is_hanzi(c) for c in text):  # hanzi dots are strokes of the letter
+        text_mask = dg.faint_marks(text_mask, rng, rd.CAP * size)
 
     h, w = text_mask.shape
     bg, ink = dg.colours(rng, on["inverted"], on["low_contrast"])
