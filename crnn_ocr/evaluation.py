@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from crnn_ocr.charset import normalize_text
+from crnn_ocr.charset import is_hanzi, normalize_text
 
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
@@ -75,7 +75,7 @@ def align(truth: str, pred: str) -> list[tuple[str, str]]:
 
 def char_class(c: str) -> str:
     """``han``, ``latin``, ``digit`` or ``punct``: the groups whose error rates point at different data gaps."""
-    if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff":
+    if is_hanzi(c):
         return "han"
     if c.isascii() and c.isalpha():
         return "latin"

@@ -108,3 +108,12 @@ def test_alphabet_errors_name_the_problem():
         cs.alphabet_classes("   ")
     with pytest.raises(ValueError, match="charset lacks.*'Ω'"):
         Charset(("a", "b")).alphabet_classes("abΩ")
+
+
+def test_hanzi_are_a_subset_of_the_cjk_letters():
+    from crnn_ocr.charset import is_cjk_letter, is_hanzi
+
+    hanzi = "合计㐀龥\uf900"  # basic block, extension A, a compatibility ideograph
+    assert all(is_hanzi(c) for c in hanzi)
+    assert not any(is_hanzi(c) for c in "〇かカ한ㄅa1：") and not is_hanzi("合计")
+    assert all(is_cjk_letter(c) for c in hanzi + "〇かカ한ㄅ")

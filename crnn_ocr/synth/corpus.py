@@ -28,18 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from crnn_ocr.charset import Charset, is_vertical_form, normalize_text
+from crnn_ocr.charset import Charset, is_hanzi, is_vertical_form, normalize_text
 from crnn_ocr.synth.config import TextConfig
 
 ZH_PUNCT = "，。、；：！？"
 ZH_PAIRS = ("“”", "《》", "（）", "【】", "「」", "『』", "〔〕")
 EN_PUNCT = ",.;:!?"
 _WORDS_PER_CHAR = 8
-
-
-def is_hanzi(ch: str) -> bool:
-    """CJK unified ideograph (the charset's Chinese characters)."""
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
 @dataclass

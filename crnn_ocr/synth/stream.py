@@ -17,11 +17,11 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
-from crnn_ocr.charset import Charset, default_charset
+from crnn_ocr.charset import Charset, default_charset, is_hanzi
 from crnn_ocr.synth import degrade as dg
 from crnn_ocr.synth import render as rd
 from crnn_ocr.synth.config import EffectConfig, SynthConfig
-from crnn_ocr.synth.corpus import CorpusData, is_hanzi, load_corpus, sample_text, src_en_words, src_zh_words
+from crnn_ocr.synth.corpus import CorpusData, load_corpus, sample_text, src_en_words, src_zh_words
 from crnn_ocr.synth.fonts import FontFace, FontLibrary
 from crnn_ocr.synth.pack import PACK_ENV, load_pack, resource_settings
 
