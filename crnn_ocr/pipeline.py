@@ -84,17 +84,18 @@ class OCR:
         """``"none"`` or the detector's name."""
         return "none" if self._detector is None else self._detector.name
 
-    def __call__(self, image: ImageInput, alphabet: str | None = None) -> list[LineResult]:
+    def __call__(self, image: ImageInput, alphabet: str | None = None, lexicon: bool = True) -> list[LineResult]:
         """Recognise the lines of one image in reading order; boxes are in the image's pixels.
 
         ``alphabet`` restricts what is read (see :class:`Recognizer`); ``None``: the recogniser's own.
+        ``lexicon=False`` reads exactly what the model reads (no lexicon correction).
         """
         gray = load_gray(image)
         if self._detector is None:
             h, w = gray.shape
-            (res,) = self.recognizer([gray], alphabet)
+            (res,) = self.recognizer([gray], alphabet, lexicon)
             return [res.with_box(full_box(w, h))] if res.text else []
-        return self.read_lines(gray, self.detect(gray), alphabet)
+        return self.read_lines(gray, self.detect(gray), alphabet, lexicon)
 
     def detect(self, image: ImageInput) -> list[DetectedLine]:
         """The detector's lines in reading order (no recognition)."""
@@ -104,20 +105,21 @@ class OCR:
         return [lines[i] for i in reading_order([ln.quad for ln in lines])]
 
     def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine], alphabet: str | None = None,
-                   ) -> list[LineResult]:
+                   lexicon: bool = True) -> list[LineResult]:
         """Recognise ordered lines of a gray page in one recogniser call; empty readings are dropped."""
         if not lines:
             return []
         crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
         quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
         if self.upright_check:
-            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops], alphabet)
+            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops], alphabet,
+                                   lexicon)
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
                                       list(lines)[::-1], list(tall)[::-1], turned=True)
         else:
-            results = self.recognizer(list(crops), alphabet)
+            results = self.recognizer(list(crops), alphabet, lexicon)
         return self._assemble(results, quads, list(lines), list(tall), turned=False)
 
     @staticmethod

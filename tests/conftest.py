@@ -47,6 +47,17 @@ def frame_probs(charset: Charset, frames: list[dict[str, float]]) -> np.ndarray:
     return probs
 
 
+class FixedBackend:
+    """A backend that gives every line of a batch the same ``(T, C)`` frame probabilities, whatever the pixels."""
+
+    def __init__(self, meta: ModelMeta, probs: np.ndarray) -> None:
+        self.meta = meta
+        self.probs = probs
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.repeat(self.probs[None], batch.shape[0], axis=0)
+
+
 def make_tiny_onnx(path: Path, charset: Charset | None = None, stride: int = 4, seed: int = 0,
                    name: str = "tiny_test", height: int = 32) -> Path:
     """A random conv-only recogniser: (N,1,H,W) -> (N, W/stride, C) softmax, with crnn-ocr metadata."""

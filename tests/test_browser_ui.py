@@ -219,3 +219,38 @@ def test_character_choice_is_sent_with_the_image(page: Any, rec: Recognizer, tmp
         assert page.locator("#lines li .text").all_inner_texts() == [digits.text]
         page.locator("#lang").click()
         assert page.locator("#optAlphabet option:checked").inner_text() == "Digits only"
+
+
+class HalfSeen(FixedText):
+    """``FixedText`` whose last character is only half seen, with a lexicon word's letter as runner-up."""
+
+    def __init__(self, inner: Recognizer, text: str, runner_up: str) -> None:
+        super().__init__(inner, text)
+        self.runner_up = self.meta.charset.encode(runner_up)[0]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        probs = super().run(batch)
+        t = 2 * len(self.labels) - 1
+        if probs.shape[1] > 2 * len(self.labels):
+            probs[:, t, self.labels[-1]], probs[:, t, self.runner_up], probs[:, t, 0] = 0.5, 0.3, 0.2
+        return probs
+
+
+def test_dictionary_correction_can_be_switched_off(page: Any, rec: Recognizer, tmp_path: Path) -> None:
+    from crnn_ocr.lexicon import Lexicon
+
+    image = save_png(tmp_path / "total.png", "Total")
+    reader = Recognizer(HalfSeen(rec, "Totai", "l"), lexicon=Lexicon.from_words(["total"]))
+    with served(create_app(reader)) as url:
+        page.goto(url + "/")
+        page.set_input_files("#file", str(image))
+        page.locator("#run").click()
+        page.wait_for_selector("#lines li .text")
+        assert page.locator("#lines li .text").all_inner_texts() == ["Total"]
+        page.locator(".options summary").click()
+        page.locator("#optLexicon").uncheck()
+        page.locator("#run").click()
+        page.locator("#lines li .text", has_text="Totai").wait_for()  # the page's CSP forbids eval'd predicates
+        assert page.locator("#lines li .text").all_inner_texts() == ["Totai"]
+        page.locator("#lang").click()
+        assert "dictionary" in page.locator("label:has(#optLexicon)").inner_text()

@@ -1,8 +1,9 @@
 import gzip
 
+import cv2
 import numpy as np
 import pytest
-from conftest import frame_probs, make_tiny_onnx
+from conftest import FixedBackend, frame_probs, make_tiny_onnx
 
 from crnn_ocr import Recognizer
 from crnn_ocr.charset import Charset
@@ -107,3 +108,25 @@ def test_recognizer_uses_the_lexicon_unless_told_not_to(tmp_path):
     assert CHARSET.decode(off.decode(probs).labels) == "Totai"
     with pytest.raises(ValueError, match="lexicon_margin"):
         Recognizer(rec.backend, lexicon_margin=-1.0)
+
+
+def test_each_line_and_request_chooses_whether_to_use_the_lexicon(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from crnn_ocr.service import Settings, create_app
+
+    tiny = Recognizer(make_tiny_onnx(tmp_path / "m.onnx", charset=CHARSET), threads=1)
+    rec = Recognizer(FixedBackend(tiny.meta, frame_probs(CHARSET, TOTAI)), lexicon=LEXICON)
+    line = np.full((32, 200), 255, np.uint8)
+    assert [r.text for r in rec([line, line])] == ["Total", "Total"]
+    assert rec([line], lexicon=False)[0].text == "Totai"
+    mixed = rec.recognize_prepared([rec.prepare(line)] * 3, lexicons=[True, False, True])
+    assert [r.text for r in mixed] == ["Total", "Totai", "Total"]
+    png = cv2.imencode(".png", line)[1].tobytes()
+    with TestClient(create_app(rec, Settings())) as client:
+        files = {"image": ("l.png", png, "image/png")}
+        assert client.post("/api/ocr", files=files).json()["text"] == ["Total"]
+        assert client.post("/api/ocr?lexicon=false", files=files).json()["text"] == ["Totai"]
+        assert client.post("/api/ocr", files=files, data={"lexicon": "0"}).json()["text"] == ["Totai"]
+        bad = client.post("/api/ocr", files=files, data={"lexicon": "maybe"})
+        assert bad.status_code == 400 and "lexicon" in bad.json()["error"]

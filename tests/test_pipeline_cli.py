@@ -126,7 +126,7 @@ class _ReadsFixedText:
     def __init__(self, text: str) -> None:
         self.text, self.crops = text, 0
 
-    def __call__(self, crops, alphabet=None):
+    def __call__(self, crops, alphabet=None, lexicon=True):
         from crnn_ocr.results import LineResult
 
         self.crops += len(crops)

@@ -30,7 +30,8 @@ class FakeRecognizer:
     def __init__(self) -> None:
         self.calls: list[list[np.ndarray]] = []
 
-    def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None) -> list[LineResult]:
+    def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
+                 lexicon: bool = True) -> list[LineResult]:
         self.calls.append(list(images))
         out = []
         for img in images:

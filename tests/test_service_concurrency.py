@@ -80,16 +80,18 @@ def test_parallel_clients_get_their_own_results(rec: Recognizer) -> None:
 def test_batcher_splits_results_in_order() -> None:
     calls: list[int] = []
 
-    def recognize(lines: list[np.ndarray], widths: list[float], alphabets: list[str | None]) -> list[LineResult]:
+    def recognize(lines: list[np.ndarray], widths: list[float], alphabets: list[str | None],
+                  lexicons: list[bool]) -> list[LineResult]:
         calls.append(len(lines))
-        return [LineResult(f"{int(ln[0, 0])}{a or ''}", 1.0) for ln, a in zip(lines, alphabets, strict=True)]
+        return [LineResult(f"{int(ln[0, 0])}{a or ''}{'' if x else '!'}", 1.0)
+                for ln, a, x in zip(lines, alphabets, lexicons, strict=True)]
 
     async def main() -> list[list[str]]:
         with ThreadPoolExecutor(1) as pool:
             b = MicroBatcher(recognize, pool, slots=1, max_wait_s=0.05, max_lines=100)
             b.start()
             jobs = [b.submit([np.full((2, 2), i * 10 + k) for k in range(i % 3 + 1)], [2.0] * (i % 3 + 1),
-                             "digits" if i % 2 else None)
+                             "digits" if i % 2 else None, i % 3 != 1)
                     for i in range(6)]
             out = await asyncio.gather(*jobs)
             assert await b.submit([], []) == []
@@ -97,13 +99,15 @@ def test_batcher_splits_results_in_order() -> None:
             return [[r.text for r in rs] for rs in out]
 
     got = asyncio.run(main())
-    # one batch for all jobs, each line read with its own request's alphabet
-    assert got == [[f"{i * 10 + k}{'digits' if i % 2 else ''}" for k in range(i % 3 + 1)] for i in range(6)]
+    # one batch for all jobs, each line read with its own request's alphabet and lexicon choice
+    assert got == [[f"{i * 10 + k}{'digits' if i % 2 else ''}{'!' if i % 3 == 1 else ''}" for k in range(i % 3 + 1)]
+                   for i in range(6)]
     assert calls == [12]
 
 
 def test_batcher_reports_errors_to_every_waiter() -> None:
-    def recognize(lines: list[np.ndarray], widths: list[float], alphabets: list[str | None]) -> list[LineResult]:
+    def recognize(lines: list[np.ndarray], widths: list[float], alphabets: list[str | None],
+                  lexicons: list[bool]) -> list[LineResult]:
         raise RuntimeError("boom")
 
     async def main() -> list[BaseException | list[LineResult]]:

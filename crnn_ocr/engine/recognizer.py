@@ -157,13 +157,14 @@ class Recognizer:
         sure = self._cjk_letter[labels] & (np.asarray(dec.char_probs) >= LATIN_CONTEXT_SURE)
         return not sure.any()
 
-    def decode(self, probs: np.ndarray, allowed: np.ndarray | None = None) -> Decoded:
+    def decode(self, probs: np.ndarray, allowed: np.ndarray | None = None, lexicon: bool = True) -> Decoded:
         """Decode one line's ``(T, C)`` frame probabilities with the recogniser's priors.
 
         An alphabet (``allowed``) replaces the priors. Otherwise vertical forms are never read, and a line
         that reads as Latin script is decoded again with CJK punctuation and letters weighted down
         (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon. Then English words the
-        lexicon lacks may become a lexicon word one letter away (``Totai`` -> ``Total``).
+        lexicon lacks may become a lexicon word one letter away (``Totai`` -> ``Total``), unless ``lexicon``
+        is false or the recogniser has none.
         """
         if allowed is not None:
             dec = greedy_decode(probs, allowed=allowed)
@@ -171,7 +172,7 @@ class Recognizer:
             dec = greedy_decode(probs, weights=self._weights)
             if self._latin_weights is not None and self.is_latin_context(dec):
                 dec = greedy_decode(probs, weights=self._latin_weights)
-        if self.lexicon is not None:
+        if lexicon and self.lexicon is not None:
             dec = correct_words(probs, dec, self.charset, self.lexicon, self.lexicon_margin, allowed=allowed)
         return dec
 
@@ -205,18 +206,18 @@ class Recognizer:
         return classes
 
     def __call__(self, images: ImageInput | Sequence[ImageInput], alphabet: str | None = None,
-                 ) -> list[LineResult]:
+                 lexicon: bool = True) -> list[LineResult]:
         """Recognise one image or a list of them; results come back in input order.
 
         Lines are prepared at full resolution: one wider than the model's ``max_width`` is read in
         overlapping windows (see :meth:`recognize_prepared`) instead of being squeezed. ``alphabet``
-        overrides the recogniser's own for this call.
+        overrides the recogniser's own for this call; ``lexicon=False`` reads without the lexicon.
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
         lines = [self.prepare(img) for img in images]
         widths = [self._source_width(img, ln) for img, ln in zip(images, lines, strict=True)]
-        return self.recognize_prepared(lines, widths, [alphabet] * len(lines))
+        return self.recognize_prepared(lines, widths, [alphabet] * len(lines), [lexicon] * len(lines))
 
     def prepare(self, image: ImageInput) -> np.ndarray:
         """One line as model input: ``prepare_line`` with the model's config, at full width.
@@ -237,13 +238,15 @@ class Recognizer:
         return float(line.shape[1])
 
     def recognize_prepared(self, lines: Sequence[np.ndarray], source_widths: Sequence[float] | None = None,
-                           alphabets: Sequence[str | None] | None = None) -> list[LineResult]:
+                           alphabets: Sequence[str | None] | None = None,
+                           lexicons: Sequence[bool] | None = None) -> list[LineResult]:
         """Recognise already preprocessed lines (``prepare_line`` output), batched by width, in input order.
 
         A line wider than the model's ``max_width`` is cut into overlapping windows that are batched like
         any other line; their frame probabilities are stitched back before decoding, so nothing is cut off
         and memory per batch stays bounded. ``alphabets`` gives each line its own alphabet (``None``: the
-        recogniser's), so lines of requests that asked for different ones share batches. Safe to call from
+        recogniser's), and ``lexicons`` whether each may use the lexicon (``None``: all), so lines of requests
+        that asked for different ones share batches. Safe to call from
         several threads at once (the only shared state, a cache of alphabets, is behind a lock).
         """
         allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
@@ -266,7 +269,8 @@ class Recognizer:
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
             w = float(ln.shape[1])
             src_w = float(source_widths[i]) if source_widths is not None else w
-            results.append(self._to_result(self.decode(line_probs, allowed[i]), stride * src_w / w, src_w))
+            dec = self.decode(line_probs, allowed[i], lexicons[i] if lexicons is not None else True)
+            results.append(self._to_result(dec, stride * src_w / w, src_w))
         return results
 
     def _windows(self, width: int) -> list[tuple[int, int]]:

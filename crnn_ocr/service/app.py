@@ -70,6 +70,7 @@ _OCR_BODY = {
                     "min_confidence": {"type": "number", "minimum": 0, "maximum": 1},
                     "chars": {"type": "string", "enum": ["true", "false", "1", "0"]},
                     "alphabet": {"type": "string", "minLength": 1, "maxLength": ALPHABET_MAX_CHARS},
+                    "lexicon": {"type": "string", "enum": ["true", "false", "1", "0"]},
                 },
             }},
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -219,6 +220,8 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
         alphabet: str | None = Query(None, min_length=1, max_length=ALPHABET_MAX_CHARS,
                                      description="Read only these characters: 'ascii', 'digits' or the "
                                                  "characters themselves (the space is always allowed)."),
+        lexicon: bool | None = Query(None, description="Correct English words misread by one letter from the "
+                                                       "lexicon (default true); false: the model's exact reading."),
     ) -> OCRResponse:
         """Multipart field ``image`` (or a raw ``image/*`` body) in; ``{"text": [...], "time": s, ...}`` out."""
         start = time.perf_counter()
@@ -233,7 +236,7 @@ def create_app(ocr: OCR | Recognizer, settings: Settings | None = None) -> FastA
         try:
             upload = await _read_upload(request, settings.max_bytes)
             query = {"det": det, "preprocess": preprocess, "min_confidence": min_confidence, "chars": chars,
-                     "alphabet": alphabet}
+                     "alphabet": alphabet, "lexicon": lexicon}
             options = _options(upload.fields, query)
             try:
                 runner.recognizer.allowed_classes(options.alphabet)

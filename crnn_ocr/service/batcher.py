@@ -20,7 +20,8 @@ import numpy as np
 
 from crnn_ocr.results import LineResult
 
-RecognizeFn = Callable[[Sequence[np.ndarray], Sequence[float], Sequence[str | None]], list[LineResult]]
+RecognizeFn = Callable[[Sequence[np.ndarray], Sequence[float], Sequence[str | None], Sequence[bool]],
+                       list[LineResult]]
 T = TypeVar("T")
 
 
@@ -29,6 +30,7 @@ class _Job:
     lines: list[np.ndarray]
     widths: list[float]
     alphabet: str | None
+    lexicon: bool
     future: asyncio.Future[list[LineResult]]
 
 
@@ -36,7 +38,7 @@ class MicroBatcher:
     """Coalesce recognition jobs from concurrent requests into batches.
 
     Args:
-        recognize: ``(prepared lines, source widths, alphabets) -> results`` in input order
+        recognize: ``(prepared lines, source widths, alphabets, lexicon flags) -> results`` in input order
             (``Recognizer.recognize_prepared``).
         executor: where batches run (threads: ONNX Runtime releases the GIL while it computes).
         slots: batches allowed to run at once.
@@ -78,12 +80,12 @@ class MicroBatcher:
             self._collector = None
 
     async def submit(self, lines: list[np.ndarray], widths: list[float], alphabet: str | None = None,
-                     ) -> list[LineResult]:
-        """Recognise ``lines`` as part of the next batch (read with ``alphabet``); results in input order."""
+                     lexicon: bool = True) -> list[LineResult]:
+        """Recognise ``lines`` in the next batch (with ``alphabet``, with or without the lexicon), in order."""
         if not lines:
             return []
         future: asyncio.Future[list[LineResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(lines, widths, alphabet, future))
+        self._queue.put_nowait(_Job(lines, widths, alphabet, lexicon, future))
         return await future
 
     async def run_exclusive(self, fn: Callable[..., T], *args: Any) -> T:
@@ -123,11 +125,12 @@ class MicroBatcher:
             lines = [ln for j in live for ln in j.lines]
             widths = [w for j in live for w in j.widths]
             alphabets = [j.alphabet for j in live for _ in j.lines]
+            lexicons = [j.lexicon for j in live for _ in j.lines]
             if self.on_batch is not None:
                 self.on_batch(len(lines))
             try:
                 results = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self.recognize, lines, widths, alphabets)
+                    self.executor, self.recognize, lines, widths, alphabets, lexicons)
             except Exception as e:  # handed to every waiting request, which turns it into a 500
                 for j in live:
                     if not j.future.done():

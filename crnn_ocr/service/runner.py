@@ -106,7 +106,7 @@ class OcrRunner:
         if self.uses_detector(options):
             # detection ran beside other requests' recognition; reading the lines takes an inference slot
             return decoded, await self.batcher.run_exclusive(self.ocr.read_lines, decoded.gray, prepared,
-                                                             options.alphabet)
+                                                             options.alphabet, options.lexicon)
         h, w = decoded.gray.shape
-        (res,) = await self.batcher.submit([prepared], [float(w)], options.alphabet)
+        (res,) = await self.batcher.submit([prepared], [float(w)], options.alphabet, options.lexicon)
         return decoded, [res.with_box(full_box(w, h))] if res.text else []

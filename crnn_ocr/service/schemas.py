@@ -30,6 +30,8 @@ class OCROptions(BaseModel):
         None, min_length=1, max_length=ALPHABET_MAX_CHARS,
         description="Read only these characters: 'ascii', 'digits' or the characters themselves (the space "
                     "is always allowed); unset: every character of the model.")
+    lexicon: bool = Field(True, description="Correct English words misread by one letter from the lexicon "
+                                            "(when the service has one); false: exactly what the model reads.")
 
     @field_validator("preprocess", mode="before")
     @classmethod

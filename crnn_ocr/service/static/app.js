@@ -12,6 +12,7 @@ const I18N = {
     drop: "拖放、粘贴或点击选择图片", dropHint: "PNG · JPEG · WebP · BMP · GIF · TIFF，最大 20 MB",
     options: "高级选项", optDet: "文字检测", detAuto: "自动", detNone: "整张图为一行", optMin: "最低置信度",
     optAlphabet: "识别字符", alphaAll: "全部（中英文）", alphaAscii: "仅英文、数字和符号", alphaDigits: "仅数字",
+    optLexicon: "英文词典校正",
     optPre: "图像增强", preClahe: "对比度增强", preDenoise: "去噪", preThresh: "自适应二值化",
     run: "开始高精度识别", running: "识别中…", results: "识别结果",
     placeholder: "选择图片后点击「开始高精度识别」，识别出的文字行会显示在这里。",
@@ -26,7 +27,7 @@ const I18N = {
     drop: "Drop, paste or click to choose an image", dropHint: "PNG · JPEG · WebP · BMP · GIF · TIFF, up to 20 MB",
     options: "Options", optDet: "Text detection", detAuto: "Auto", detNone: "Whole image is one line",
     optAlphabet: "Characters", alphaAll: "All (Chinese and English)", alphaAscii: "English, digits, symbols only",
-    alphaDigits: "Digits only",
+    alphaDigits: "Digits only", optLexicon: "English dictionary correction",
     optMin: "Minimum confidence", optPre: "Enhancement", preClahe: "Contrast (CLAHE)", preDenoise: "Denoise",
     preThresh: "Adaptive threshold", run: "开始高精度识别 · Recognize", running: "Recognizing…", results: "Results",
     placeholder: "Choose an image and press the button; the recognised lines appear here.",
@@ -46,6 +47,7 @@ const ui = {
   placeholder: $("placeholder"), stats: $("stats"), copy: $("copy"), dlTxt: $("dlTxt"), dlJson: $("dlJson"),
   model: $("model"), lang: $("lang"), keyDialog: $("keyDialog"), keyInput: $("keyInput"), keyOk: $("keyOk"),
   keyCancel: $("keyCancel"), optDet: $("optDet"), optMin: $("optMin"), optAlphabet: $("optAlphabet"),
+  optLexicon: $("optLexicon"),
 };
 
 const state = { file: null, url: null, result: null, lang: "zh", busy: false };
@@ -101,6 +103,7 @@ function options() {
   const params = new URLSearchParams();
   if (ui.optDet.value !== "auto") params.set("det", ui.optDet.value);
   if (ui.optAlphabet.value) params.set("alphabet", ui.optAlphabet.value);
+  if (!ui.optLexicon.checked) params.set("lexicon", "false");
   const min = parseFloat(ui.optMin.value);
   if (min > 0 && min <= 1) params.set("min_confidence", String(min));
   const steps = [...document.querySelectorAll("input[name=pre]:checked")].map((c) => c.value);
