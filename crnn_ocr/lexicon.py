@@ -8,7 +8,7 @@ printed word is a real word is what the margin buys; codes are left alone (words
 shorter than ``min_len``), and so is anything the model read as likely as any dictionary neighbour.
 
 The bundled list (``assets/lexicon_en.txt.gz``, :data:`LEXICON_FILE`) holds the most frequent English
-words of wordfreq (CC BY-SA 4.0 data, see the README), made with ``scripts/build_lexicon.py``.
+words of wordfreq (CC BY-SA 4.0 data, see docs/licences.md), made with ``scripts/build_lexicon.py``.
 """
 
 from __future__ import annotations
@@ -142,13 +142,10 @@ def correct_words(probs: np.ndarray, dec: Decoded, charset: Charset, lexicon: Le
     labels, char_probs, spans = list(dec.labels), list(dec.char_probs), list(dec.spans)
     for a, b in reversed(words):  # from the right, so earlier indices stay valid
         word = text[a:b]
-        cands = [c for n in lexicon.neighbours(word) for c in cased_like(word, n)
-                 if all(ch in charset for ch in c)]
-        readings = [charset.encode(c) for c in cands]
-        if ok is not None:
-            keep = [k for k, r in enumerate(readings) if set(r) <= ok]
-            cands, readings = [cands[k] for k in keep], [readings[k] for k in keep]
-        if not cands:
+        readings = [charset.encode(c) for n in lexicon.neighbours(word) for c in cased_like(word, n)
+                    if all(ch in charset for ch in c)]
+        readings = [r for r in readings if ok is None or set(r) <= ok]
+        if not readings:
             continue
         t0 = spans[a - 1][1] + 1 if a > 0 else 0
         t1 = spans[b][0] if b < len(spans) else probs.shape[0]

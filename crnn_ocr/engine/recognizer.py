@@ -246,8 +246,8 @@ class Recognizer:
         any other line; their frame probabilities are stitched back before decoding, so nothing is cut off
         and memory per batch stays bounded. ``alphabets`` gives each line its own alphabet (``None``: the
         recogniser's), and ``lexicons`` whether each may use the lexicon (``None``: all), so lines of requests
-        that asked for different ones share batches. Safe to call from
-        several threads at once (the only shared state, a cache of alphabets, is behind a lock).
+        that asked for different ones share batches. Safe to call from several threads at once (the only
+        shared state, a cache of alphabets, is behind a lock).
         """
         allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
