@@ -653,6 +653,8 @@ def bench_rec(
     limit: Annotated[int, typer.Option(help="Lines per set (0: all).")] = 0,
     rapidocr: Annotated[bool, typer.Option("--rapidocr/--no-rapidocr", help="PP-OCRv4 rec (bench extra).")] = True,
     tesseract: Annotated[bool, typer.Option("--tesseract/--no-tesseract", help="Tesseract if installed.")] = True,
+    raw: Annotated[bool, typer.Option("--raw/--no-raw", help="Also run the INT8 model without the lexicon "
+                                                             "(what the lexicon costs and gains).")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
     md_out: Annotated[Path | None, typer.Option("--md", help="Write a Markdown table here.")] = None,
 ) -> None:
@@ -673,6 +675,9 @@ def bench_rec(
     specs = [SystemSpec(name, kind, str(path)) for name, kind, path in (
         ("crnn-ocr fp32 ONNX", "onnx", model), ("crnn-ocr INT8 ONNX", "onnx", int8),
         ("crnn-ocr PyTorch eager", "torch", ckpt)) if path is not None]
+    if raw and int8 is not None:
+        specs.insert(len([s for s in specs if s.kind == "onnx"]),
+                     SystemSpec("crnn-ocr INT8 ONNX, no lexicon", "onnx", str(int8), lexicon=False))
     if ckpt is not None and importlib.util.find_spec("torch") is None:
         typer.secho("torch is not installed: skipping PyTorch eager", fg=typer.colors.YELLOW, err=True)
         specs = [s for s in specs if s.kind != "torch"]

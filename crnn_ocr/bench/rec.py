@@ -37,6 +37,7 @@ class SystemSpec:
     name: str
     kind: str  # onnx | torch | rapidocr | tesseract
     model: str = ""
+    lexicon: bool = True  # ours: correct words from the lexicon (the engine's default)
 
 
 @dataclass
@@ -132,6 +133,7 @@ def _tesseract(threads: int) -> tuple[Predict, float]:
 def _ours(spec: SystemSpec, threads: int, batch_size: int) -> tuple[Predict, float]:
     from crnn_ocr.engine import Recognizer
 
+    lexicon = "bundled" if spec.lexicon else None
     if spec.kind == "torch":
         import torch
 
@@ -140,10 +142,10 @@ def _ours(spec: SystemSpec, threads: int, batch_size: int) -> tuple[Predict, flo
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
         backend = TorchBackend.from_checkpoint(spec.model, threads=threads)
-        rec = Recognizer(backend, batch_size=batch_size)
+        rec = Recognizer(backend, batch_size=batch_size, lexicon=lexicon)
         size = sum(t.numel() * t.element_size() for t in backend.model.state_dict().values())  # fp32 weights
     else:
-        rec = Recognizer(spec.model, threads=threads, batch_size=batch_size)
+        rec = Recognizer(spec.model, threads=threads, batch_size=batch_size, lexicon=lexicon)
         size = Path(spec.model).stat().st_size
 
     def run(images: list[np.ndarray]) -> list[str]:
