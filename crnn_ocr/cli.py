@@ -133,6 +133,7 @@ def batch_cmd(
     parquet: Annotated[Path | None, typer.Option("--parquet", help="Also write all records to this Parquet file "
                                                  "(needs pyarrow: the ray extra).")] = None,
     alphabet: AlphabetOpt = None,
+    lexicon: LexiconOpt = True,
 ) -> None:
     """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
     from crnn_ocr.batch import BatchConfig, PageJob, run_batch
@@ -146,7 +147,7 @@ def batch_cmd(
     else:
         n_workers, n_threads = split_cores(workers, threads, physical_cores())
     job = PageJob(model=model, detector=det, detector_options={"model": str(det_model)} if det_model else {},
-                  threads=n_threads, dpi=dpi, alphabet=alphabet)
+                  threads=n_threads, dpi=dpi, alphabet=alphabet, lexicon=lexicon)
     cfg = BatchConfig(inputs, out, job, workers=n_workers, engine=engine, ordered=ordered,
                       retry_errors=retry_errors, progress=progress)
     try:

@@ -240,3 +240,8 @@ def test_batch_modules_do_not_import_torch() -> None:
     code = ("import sys, crnn_ocr.batch, crnn_ocr.batch.local, crnn_ocr.batch.export, crnn_ocr.batch.ray_engine; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_page_job_builds_the_recogniser_with_or_without_the_lexicon(model: str) -> None:
+    assert job(model).build().recognizer.lexicon is not None
+    assert job(model, lexicon=False).build().recognizer.lexicon is None

@@ -68,6 +68,7 @@ class PageJob:
         threads: ONNX Runtime and OpenCV threads inside one worker.
         dpi: resolution PDF pages are rendered at.
         alphabet: read only these characters (see :class:`~crnn_ocr.engine.Recognizer`); None: all.
+        lexicon: correct English words misread by one letter from the bundled lexicon (the default).
     """
 
     model: str | None = None
@@ -76,6 +77,7 @@ class PageJob:
     threads: int = 1
     dpi: int = DEFAULT_DPI
     alphabet: str | None = None
+    lexicon: bool = True
 
     def build(self) -> OCR:
         """The page pipeline, with this worker's thread limits applied (OpenCV threads are per process)."""
@@ -88,7 +90,8 @@ class PageJob:
         options = dict(self.detector_options)
         if self.detector == "db":
             options.setdefault("threads", self.threads)
-        rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet)
+        rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet,
+                         lexicon="bundled" if self.lexicon else None)
         return OCR(detector=self.detector, recognizer=rec, **options)
 
 
