@@ -250,6 +250,7 @@ class Recognizer:
         shared state, a cache of alphabets, is behind a lock).
         """
         allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
+        use_lexicon = lexicons if lexicons is not None else [True] * len(lines)
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
         probs: list[np.ndarray | None] = [None] * len(pieces)
         stride = 0.0
@@ -269,7 +270,7 @@ class Recognizer:
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
             w = float(ln.shape[1])
             src_w = float(source_widths[i]) if source_widths is not None else w
-            dec = self.decode(line_probs, allowed[i], lexicons[i] if lexicons is not None else True)
+            dec = self.decode(line_probs, allowed[i], use_lexicon[i])
             results.append(self._to_result(dec, stride * src_w / w, src_w))
         return results
 
