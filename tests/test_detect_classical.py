@@ -11,7 +11,7 @@ from conftest import find_font
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.detect import as_quad, create_detector, crop_quad, list_detectors, quad_angle
-from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, split_rows
+from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, row_cuts, split_rows
 from crnn_ocr.detect.metrics import iou_matrix, match
 
 Spec = tuple[str, int, int, int, str]  # text, x, y, font px, lang
@@ -186,6 +186,50 @@ def test_projection_splits_two_rows_bridged_by_a_tall_blob() -> None:
     assert len(bands) == 2
     assert sorted(len(b) for b in bands) == [8, 9]
     assert set(bands[0]) | set(bands[1]) == set(range(len(boxes)))
+
+
+SIGNED: list[Spec] = [
+    ("WESTERN EASTERN STATIONERY", 60, 40, 24, "en"),
+    ("CO REG NO : 210038-K", 60, 76, 24, "en"),
+    ("GST ID : 000517096424", 60, 112, 24, "en"),
+    ("42-46, JLN SULTAN AZLAN", 60, 148, 24, "en"),
+    ("SHAH 51200 KUALA LUMPUR", 60, 184, 24, "en"),
+]
+
+
+def signed_page() -> tuple[np.ndarray, list[np.ndarray]]:
+    """Printed rows with a handwritten loop and a ringed amount across them, touching the print."""
+    import cv2
+
+    gray, true = render_page(SIGNED, size=(560, 240))
+    pts = np.array([[150, 70], [165, 170], [190, 90], [215, 165], [240, 75]], np.int32)  # 4 rows tall
+    cv2.polylines(gray, [pts], False, 30, 2)
+    cv2.ellipse(gray, (340, 130), (70, 34), 0, 0, 360, 30, 2)
+    return gray, true
+
+
+def test_handwriting_across_printed_rows_is_cut_between_them() -> None:
+    gray, true = signed_page()
+    before = ClassicalDetector(cut_tall=False)(gray)
+    after = ClassicalDetector()(gray)
+    r0, _ = recall_precision([ln.quad for ln in before], true)
+    r1, p1 = recall_precision([ln.quad for ln in after], true)
+    assert r0 < 0.5, "the strokes no longer join the rows: the test page tests nothing"
+    assert r1 >= 0.8 and p1 >= 0.8  # pieces of the strokes that hold no print are dropped
+    tallest = max(float(np.ptp(ln.quad[:, 1])) for ln in after)
+    assert tallest < 2 * 24
+
+
+def test_row_cuts_leave_single_lines_and_larger_fonts_whole() -> None:
+    line = np.array([[x, 0, x + 18, 20, 200] for x in range(0, 300, 25)], dtype=np.float64)
+    assert row_cuts(line, 0.1) == []
+    title = np.array([[x, 40, x + 30, 76, 600] for x in range(0, 300, 40)], dtype=np.float64)  # 1.8x the body
+    stroke = [[310, 0, 320, 120, 300]]
+    rows = np.concatenate([line, title, [[x, 90, x + 18, 110, 200] for x in range(0, 300, 25)], stroke])
+    cuts = row_cuts(rows, 0.1)
+    assert cuts, "the stroke across three rows is cut"
+    assert not any(40 < y < 75 for y in cuts)  # never through the title's glyphs
+    assert any(20 <= y <= 40 for y in cuts) and any(76 <= y <= 90 for y in cuts)
 
 
 def test_line_quads_follow_the_text_angle_not_a_diagonal() -> None:

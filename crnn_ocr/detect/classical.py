@@ -64,6 +64,8 @@ class ClassicalConfig:
     deskew: bool = True
     min_skew: float = 0.5
     vertical: bool = True
+    cut_tall: bool = True
+    cut_valley: float = 0.1
 
     def __post_init__(self) -> None:
         if self.polarity not in POLARITIES:
@@ -441,6 +443,109 @@ def vertical_quad(span: np.ndarray, pad: float) -> np.ndarray:
     return np.array([[x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class _Glyphs:
+    boxes: np.ndarray
+    mean_contrast: np.ndarray
+    blocks: np.ndarray
+    groups: list[list[int]]
+
+
+def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inner: bool = False) -> _Glyphs:
+    """Glyph components of an ink mask grouped into lines, and the solid areas found on the way.
+
+    ``inner``: the mask is the inside of a solid area; what touches its edge is the paper around it.
+    """
+    boxes, mean_contrast = components(ink, contrast)
+    if len(boxes) == 0:
+        return _Glyphs(boxes, mean_contrast, np.zeros((0, 4)), [])
+    hmed0 = typical_height(boxes, cfg.min_height, ink.shape[0])
+    blocks = boxes[convex(ink, boxes, solid_areas(boxes, hmed0, cfg.min_height)), :4]
+    keep = keep_glyphs(boxes, cfg.min_height, ink.shape) & ~inside_any(boxes, blocks)
+    keep &= ~convex(ink, boxes, logos(boxes, hmed0))
+    if inner:
+        h, w = ink.shape
+        keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
+    boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep])
+    groups = group_lines(boxes, cfg.max_gap) if len(boxes) else []
+    return _Glyphs(boxes, mean_contrast, blocks, groups)
+
+
+def row_cuts(b: np.ndarray, valley: float) -> list[int]:
+    """Rows at which a group several text rows tall is cut, around the rows of its ordinary glyphs.
+
+    The text rows are the runs of rows covered by more than ``valley`` times the busiest row's ordinary
+    glyphs (at most 1.5 median heights). Each is cut off just above and below, so a stroke across or
+    around the rows is left in row-sized pieces; a narrow gap between two rows is cut once. Empty when
+    the group is one line (its span under 2.5 glyph heights).
+    """
+    h = b[:, 3] - b[:, 1]
+    med = float(np.median(h))
+    y0, y1 = int(b[:, 1].min()), int(b[:, 3].max())
+    if len(b) < 6 or (y1 - y0) < 2.5 * med:
+        return []
+    cover = np.zeros(y1 - y0, dtype=np.int32)
+    for r in b[h <= 1.5 * med]:
+        cover[int(r[1]) - y0: int(r[3]) - y0] += 1
+    high = cover > valley * cover.max()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], high.astype(np.int8), [0]])))
+    rows = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 0.4 * med]
+    margin = max(1, round(0.1 * med))
+    cuts: list[int] = []
+    for k, (s, e) in enumerate(rows):
+        if k == 0 and s - margin > 0:
+            cuts.append(s - margin)
+        nxt = rows[k + 1][0] if k + 1 < len(rows) else None
+        if nxt is None:
+            if e + margin < len(cover) - 1:
+                cuts.append(e + margin)
+        elif nxt - e <= 2 * margin + 1:
+            cuts.append(e + int(np.argmin(cover[e:nxt])))
+        else:
+            cuts.extend([e + margin, nxt - margin])
+    tall = b[h >= 2.2 * med]
+    short = b[h < 2.2 * med]
+
+    def crosses(boxes: np.ndarray, y: int) -> np.ndarray:
+        return (boxes[:, 1] < y) & (boxes[:, 3] > y + 1)
+
+    # a cut goes through strokes only: never through a glyph (a larger font's, say) of the group
+    return [y0 + c for c in cuts if crosses(tall, y0 + c).any() and not crosses(short, y0 + c).any()]
+
+
+def cut_tall_groups(ink: np.ndarray, contrast: np.ndarray, found: _Glyphs, cfg: ClassicalConfig,
+                    inner: bool = False) -> tuple[np.ndarray, _Glyphs, np.ndarray]:
+    """Mask and lines after cutting the groups that span several text rows, and the cuts ``(y, x0, x1)``.
+
+    Handwriting or a stamp over printed rows joins glyphs of several rows into one component, which no
+    grouping of whole components can split; cutting the mask between the rows leaves the strokes in
+    row-sized pieces, so each printed row becomes a line of its own. Pages without such groups are
+    returned as they are, at no extra cost.
+    """
+    done: list[tuple[int, int, int]] = []
+    for _ in range(3):  # a cut can leave a group that is still several rows tall
+        b = found.boxes
+        cuts = [(y, int(b[g, 0].min()), int(b[g, 2].max())) for g in found.groups
+                for y in row_cuts(b[g], cfg.cut_valley)]
+        cuts = [(y, x0, x1) for y, x0, x1 in cuts if ink[y, x0:x1].any()]
+        if not cuts:
+            break
+        ink = ink.copy() if not done else ink
+        for y, x0, x1 in cuts:
+            ink[y, x0:x1] = 0
+        done.extend(cuts)
+        found = glyph_lines(ink, contrast, cfg, inner)
+    return ink, found, np.array(done, dtype=np.float64).reshape(-1, 3)
+
+
+def touches_cut(boxes: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Which components end at a cut row (pieces of a cut stroke): a printed glyph lies between the cuts."""
+    y, x0, x1 = cuts[:, 0], cuts[:, 1], cuts[:, 2]
+    across = (boxes[:, None, 0] < x1) & (boxes[:, None, 2] > x0)
+    at = (boxes[:, None, 3] == y) | (boxes[:, None, 1] == y + 1)
+    return (across & at).any(1)
+
+
 # ------------------------------------------------------------------------------------------ detector
 
 
@@ -458,22 +563,18 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     """
     contrast = ink_contrast(gray, dark)
     ink = ink_mask(contrast, cfg.min_contrast)
-    boxes, mean_contrast = components(ink, contrast)
-    if len(boxes) == 0:
-        return _Found([], 0.0, np.zeros((0, 4)))
-    hmed0 = typical_height(boxes, cfg.min_height, gray.shape[0])
-    blocks = boxes[convex(ink, boxes, solid_areas(boxes, hmed0, cfg.min_height)), :4]
-    keep = keep_glyphs(boxes, cfg.min_height, gray.shape) & ~inside_any(boxes, blocks)
-    keep &= ~convex(ink, boxes, logos(boxes, hmed0))
-    if inner:
-        h, w = gray.shape
-        keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
-    boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep])
+    found = glyph_lines(ink, contrast, cfg, inner)
+    cuts = np.zeros((0, 3))
+    if cfg.cut_tall:
+        ink, found, cuts = cut_tall_groups(ink, contrast, found, cfg, inner)
+    boxes, mean_contrast, blocks = found.boxes, found.mean_contrast, found.blocks
     if len(boxes) == 0:
         return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
-    groups = group_lines(boxes, cfg.max_gap)
-    groups = [g for g in groups if _is_text(boxes[g], hmed, cfg.min_height)]
+    groups = [g for g in found.groups if _is_text(boxes[g], hmed, cfg.min_height)]
+    if len(cuts):
+        cut_piece = touches_cut(boxes, cuts)
+        groups = [g for g in groups if not cut_piece[g].all()]  # nothing but pieces of cut strokes
     fitted = [line_angle(boxes[g]) for g in groups]
     angles = [(a, len(g)) for g, a in zip(groups, fitted, strict=True) if a is not None]
     skew = _weighted_median([a for a, _ in angles], [n for _, n in angles]) if angles else 0.0
