@@ -53,6 +53,9 @@ class ClassicalConfig:
         deskew: detect page skew and re-run on the straightened page.
         min_skew: skew in degrees below which the page is left as it is.
         vertical: join stacks of single glyphs into vertical lines.
+        cut_tall: cut the ink between the printed rows of a group several rows tall (handwriting,
+            stamps or rings drawn across the print join them).
+        cut_valley: a row with at most this fraction of the busiest row's glyphs lies between text rows.
     """
 
     polarity: str = "auto"
