@@ -75,6 +75,8 @@ def predict(
                                                 "and keep the more confident way (upside-down scans).")] = False,
     alphabet: AlphabetOpt = None,
     lexicon: LexiconOpt = True,
+    keep_rules: Annotated[bool, typer.Option("--keep-rules", help="Keep lines that read as rules of marks "
+                                             "only (*****, =====), dropped by default.")] = False,
 ) -> None:
     """Find and recognise the text lines of whole pages and print them in reading order."""
     import cv2
@@ -87,7 +89,7 @@ def predict(
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
         ocr = OCR(detector=det, recognizer=load_recognizer(model, threads, alphabet=alphabet, lexicon=lexicon),
-                  upright_check=upright_check, **detector_options(det_model, threads))
+                  upright_check=upright_check, keep_rules=keep_rules, **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     status, drawn = 0, 0

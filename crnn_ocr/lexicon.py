@@ -14,6 +14,7 @@ words of wordfreq (CC BY-SA 4.0 data, see docs/licences.md), made with ``scripts
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import re
 from collections.abc import Iterable
@@ -38,7 +39,11 @@ MIN_LEN = 4
 """Shortest word revisited: shorter ones are mostly codes, units and abbreviations (``QTY``, ``SDN``, ``RM``)."""
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_WORD = re.compile(r"[A-Za-z]+")
+LOOKALIKES = "[]|!"
+"""Marks a thin letter of a worn or dot-matrix font reads as at a word's edge (``Tota]``, ``[otal``)."""
+_LOOKALIKE_LETTERS = "iltjf"
+"""What such a mark may be instead (the case of the word decides between ``l``, ``I`` and ``L``)."""
+_WORD = re.compile(r"[\[\]|!]?[A-Za-z]+[\[\]|!]?")
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,16 @@ class Lexicon:
         return len(self.words)
 
     def neighbours(self, word: str) -> list[str]:
-        """Lexicon words one deletion, substitution, insertion or swap of neighbours away from ``word``."""
+        """Lexicon words one deletion, substitution, insertion or swap of neighbours away from ``word``.
+
+        A word with :data:`LOOKALIKES` at its edges (``tota]``) has those marks read as thin letters
+        instead, and nothing else changed.
+        """
         w = word.lower()
+        marks = [i for i, c in enumerate(w) if c in LOOKALIKES]
+        if marks:
+            options = [[c] if i not in marks else list(_LOOKALIKE_LETTERS) for i, c in enumerate(w)]
+            return sorted({"".join(p) for p in itertools.product(*options)} & self.words)
         splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
         edits = {a + b[1:] for a, b in splits if b}
         edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
@@ -104,7 +117,10 @@ def cased_like(word: str, cand: str) -> list[str]:
 
 
 def _revisited(text: str, lexicon: Lexicon, min_len: int) -> list[tuple[int, int]]:
-    """``(start, end)`` of the words :func:`correct_words` revisits: letter runs, not codes, not in the lexicon."""
+    """``(start, end)`` of the words :func:`correct_words` revisits.
+
+    Letter runs, with any lookalike marks at their edges, that are not codes and not in the lexicon.
+    """
     out = []
     for m in _WORD.finditer(text):
         a, b = m.span()

@@ -23,6 +23,20 @@ TALL = 1.5
 """A crop this many times taller than wide is a vertical line: it is turned to read left to right."""
 FLIP_MARGIN = 0.05
 """Mean confidence a page turned by 180 degrees must gain to be read that way."""
+RULE_MARKS = frozenset("*-=_~.#+·－＝＊＿～—–")
+"""Marks that page rules and frames are drawn with (``*****``, ``=====``, ``-.-.-.``)."""
+MIN_RULE = 5
+"""Fewest marks in a line read as a rule (``***`` or ``--`` may be part of the text)."""
+
+
+def is_rule(text: str) -> bool:
+    """Whether a line's text is a rule of marks only, page decoration rather than text.
+
+    The classical detector already drops rows of low marks (``-----``) by their shape; rows of
+    mid-height marks (``*****``, ``#####``) look like glyphs, so they are recognised and dropped here.
+    """
+    t = text.replace(" ", "")
+    return len(t) >= MIN_RULE and set(t) <= RULE_MARKS
 
 
 def full_box(width: int, height: int) -> Quad:
@@ -55,6 +69,8 @@ class OCR:
         recognizer: a :class:`Recognizer` (default: the bundled model).
         upright_check: also read every line turned by 180 degrees and keep the page orientation the
             recogniser is more confident about (twice the recognition time; for upside-down scans).
+        keep_rules: keep lines that read as rules of marks only (``*****``, see :func:`is_rule`), which
+            are dropped by default as page decoration; an image read as one line keeps them in any case.
         **detector_options: settings for a detector given by name (e.g. ``max_gap=2.0``).
 
     >>> ocr = OCR()                                   # doctest: +SKIP
@@ -62,7 +78,7 @@ class OCR:
     """
 
     def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
-                 upright_check: bool = False, **detector_options: Any) -> None:
+                 upright_check: bool = False, keep_rules: bool = False, **detector_options: Any) -> None:
         if isinstance(detector, str):
             if detector == "none" and detector_options:
                 raise ValueError(f"detector 'none' takes no settings, got {sorted(detector_options)}")
@@ -73,6 +89,7 @@ class OCR:
             self._detector = detector
         self.recognizer = recognizer or Recognizer()
         self.upright_check = upright_check
+        self.keep_rules = keep_rules
 
     @property
     def detector(self) -> str | Detector:
@@ -106,7 +123,7 @@ class OCR:
 
     def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine], alphabet: str | None = None,
                    lexicon: bool = True) -> list[LineResult]:
-        """Recognise ordered lines of a gray page in one recogniser call; empty readings are dropped."""
+        """Recognise ordered lines of a gray page in one recogniser call; empty readings and rules are dropped."""
         if not lines:
             return []
         crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
@@ -117,17 +134,17 @@ class OCR:
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
-                                      list(lines)[::-1], list(tall)[::-1], turned=True)
+                                      list(lines)[::-1], list(tall)[::-1], turned=True, keep_rules=self.keep_rules)
         else:
             results = self.recognizer(list(crops), alphabet, lexicon)
-        return self._assemble(results, quads, list(lines), list(tall), turned=False)
+        return self._assemble(results, quads, list(lines), list(tall), turned=False, keep_rules=self.keep_rules)
 
     @staticmethod
     def _assemble(results: Sequence[LineResult], quads: Sequence[np.ndarray], lines: Sequence[DetectedLine],
-                  tall: Sequence[bool], turned: bool) -> list[LineResult]:
+                  tall: Sequence[bool], turned: bool, keep_rules: bool) -> list[LineResult]:
         out = []
         for res, quad, ln, t in zip(results, quads, lines, tall, strict=True):
-            if not res.text:
+            if not res.text or (not keep_rules and is_rule(res.text)):
                 continue
             extra = {"det_score": round(float(ln.score), 4)}
             if ln.vertical or t:

@@ -10,7 +10,7 @@ from crnn_ocr.charset import Charset
 from crnn_ocr.ctc import greedy_decode
 from crnn_ocr.lexicon import Lexicon, bundled_lexicon, cased_like, correct_words
 
-CHARSET = Charset(tuple("TotalSumryiI!09 OALs"))
+CHARSET = Charset(tuple("TotalSumryiI!09 OALs[]|"))
 LEXICON = Lexicon.from_words(["total", "summary", "tools", "it's", "Tolls"])
 
 
@@ -63,6 +63,25 @@ def test_every_word_of_a_line_is_revisited_and_the_rest_kept():
     assert text == "Summary Total 90"
     assert len(dec.labels) == len(dec.char_probs) == len(dec.spans)
     assert all(a[1] < b[0] for a, b in zip(dec.spans, dec.spans[1:], strict=False))
+
+
+@pytest.mark.parametrize(("read_as", "meant"), [("Tota]", "Total"), ("[otal", "Total"), ("TOTA|", "TOTAL")])
+def test_a_thin_letter_read_as_a_mark_at_the_edge_of_a_word(read_as, meant):
+    mark = next(k for k, ch in enumerate(read_as) if ch in "[]|")
+    letter = meant[mark]
+    text, _ = read(spelt(read_as, {mark: {read_as[mark]: 0.8, letter: 0.05}}))
+    assert text == meant  # log odds 2.8, within the margin
+    sure = spelt(read_as, {mark: {read_as[mark]: 0.9, letter: 0.001}})
+    assert read(sure)[0] == read_as  # a mark the model is sure of stays
+
+
+def test_marks_are_only_read_as_letters_not_dropped():
+    lex = Lexicon.from_words(["total", "stop", "stops", "note"])
+    assert lex.neighbours("tota]") == ["total"]
+    assert lex.neighbours("stop!") == []  # "stop" would drop the mark, "stops" is no thin letter
+    assert lex.neighbours("[note]") == []
+    unsure = spelt("Total!", {5: {"!": 0.5, "l": 0.3, "i": 0.1}})
+    assert read(unsure, lexicon=lex)[0] == "Total!"  # "totall" and "totali" are no words: the mark stays
 
 
 def test_case_follows_the_frames():

@@ -12,7 +12,7 @@ from test_detect_classical import render_page
 
 from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
 from crnn_ocr.engine.recognizer import Recognizer
-from crnn_ocr.pipeline import OCR, format_page, full_box, load_pages, numbered_path, turn_tall
+from crnn_ocr.pipeline import OCR, format_page, full_box, is_rule, load_pages, numbered_path, turn_tall
 from crnn_ocr.results import LineResult
 
 LINES = [
@@ -70,6 +70,30 @@ def test_default_detector_is_classical_and_none_keeps_the_whole_image() -> None:
     with pytest.raises(ValueError, match="by name"):
         OCR(detector=TallDetector(), recognizer=rec, max_gap=2.0)  # type: ignore[arg-type]
     assert OCR(recognizer=rec, max_gap=3.0)._detector.config.max_gap == 3.0  # type: ignore[arg-type, union-attr]
+
+
+class ScriptedRecognizer:
+    """Reads the crops of a page as the given texts, in order."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+
+    def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
+                 lexicon: bool = True) -> list[LineResult]:
+        return [LineResult(t, 0.9) for t in self.texts[: len(images)]]
+
+
+def test_rules_of_marks_are_page_decoration_unless_kept() -> None:
+    assert all(is_rule(t) for t in ("*****", "* * * * *", "==========", "-.-.-.-.", "＊＊＊＊＊＊"))
+    assert not any(is_rule(t) for t in ("***", "** THANK YOU **", "12.50", "-----5", "米米米米米", ""))
+    page, _ = render_page(LINES, size=(700, 300))
+    texts = ["第一行", "**************", "第三行", "=== ==="]
+    lines = OCR(recognizer=ScriptedRecognizer(texts))(page)  # type: ignore[arg-type]
+    assert [ln.text for ln in lines] == ["第一行", "第三行"]
+    kept = OCR(recognizer=ScriptedRecognizer(texts), keep_rules=True)(page)  # type: ignore[arg-type]
+    assert [ln.text for ln in kept] == texts
+    whole = OCR(detector="none", recognizer=ScriptedRecognizer(["*****"]))(page)  # type: ignore[arg-type]
+    assert [ln.text for ln in whole] == ["*****"]  # an image given as one line is read as it is
 
 
 def test_upright_check_reads_an_upside_down_page_the_right_way() -> None:

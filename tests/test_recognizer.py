@@ -131,7 +131,7 @@ def test_cjk_letters_and_punctuation_are_told_apart():
 
 
 def test_latin_lines_read_ascii_punctuation_but_chinese_lines_keep_full_width(tmp_path):
-    small = Charset(tuple("TOAL12合计:：(（"))
+    small = Charset(tuple("TOAL12合计:：(（。"))
     rec = Recognizer(make_tiny_onnx(tmp_path / "latin.onnx", charset=small), threads=1)
     unsure_colon = {"：": 0.55, ":": 0.4}
     latin = [{"T": 0.9}, {}, {"O": 0.9}, {}, {"L": 0.9}, unsure_colon, {"1": 0.9}, {}, {"2": 0.9}]
@@ -143,9 +143,13 @@ def test_latin_lines_read_ascii_punctuation_but_chinese_lines_keep_full_width(tm
     # The same colon after sure hanzi: a Chinese line keeps it.
     chinese = [{"合": 0.9}, {}, {"计": 0.8}, unsure_colon, {"1": 0.9}, {}, {"2": 0.9}]
     assert small.decode(rec.decode(frame_probs(small, chinese)).labels) == "合计：12"
-    # A full-width form the model is sure of stays, and too short a line is not judged Latin.
-    sure = [{"T": 0.9}, {}, {"O": 0.9}, {"（": 0.9, "(": 0.05}, {"A": 0.9}]
-    assert small.decode(rec.decode(frame_probs(small, sure)).labels) == "TO（A"
+    # A full-width form the model is sure of becomes its ASCII twin in a Latin line (they differ in width
+    # only), keeping the model's confidence; a mark without a twin stays; too short a line is not judged Latin.
+    sure = [{"T": 0.9}, {}, {"O": 0.9}, {"（": 0.9, "(": 0.05}, {"A": 0.9}, {"。": 0.9}]
+    dec = rec.decode(frame_probs(small, sure))
+    assert small.decode(dec.labels) == "TO(A。"
+    assert dec.char_probs[2] == pytest.approx(0.9)
+    assert small.decode(off.decode(frame_probs(small, sure)).labels) == "TO（A。"
     short = [{"T": 0.9}, unsure_colon]
     assert small.decode(rec.decode(frame_probs(small, short)).labels) == "T："
     # An unsure hanzi among Latin letters is revisited too.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
@@ -141,6 +142,11 @@ class Recognizer:
         latin[self._cjk] *= latin_weight
         self._weights = weights if vertical else None
         self._latin_weights = latin if latin_weight < 1.0 and self._cjk.any() else None
+        self._ascii_twin = np.arange(n)
+        for k in punct:
+            twin = unicodedata.normalize("NFKC", self.charset.symbols[k - 1])
+            if len(twin) == 1 and twin.isascii() and twin in self.charset:
+                self._ascii_twin[k] = self.charset.encode(twin)[0]
 
     def is_latin_context(self, dec: Decoded) -> bool:
         """Whether a line decoded without the Latin prior reads as Latin script holding CJK symbols.
@@ -157,6 +163,17 @@ class Recognizer:
         sure = self._cjk_letter[labels] & (np.asarray(dec.char_probs) >= LATIN_CONTEXT_SURE)
         return not sure.any()
 
+    def _ascii_punctuation(self, dec: Decoded) -> Decoded:
+        """A Latin line's remaining full-width punctuation as its ASCII twin (``CASH：`` -> ``CASH:``).
+
+        The prior leaves a full-width mark the model is sure of, but in Latin text it can only be a misread
+        of the ASCII one: the two differ in width and spacing, not in shape.
+        """
+        twins = self._ascii_twin[np.asarray(dec.labels, dtype=np.int64)]
+        if not len(twins) or (twins == np.asarray(dec.labels)).all():
+            return dec
+        return replace(dec, labels=tuple(int(c) for c in twins))
+
     def decode(self, probs: np.ndarray, allowed: np.ndarray | None = None, lexicon: bool = True) -> Decoded:
         """Decode one line's ``(T, C)`` frame probabilities with the recogniser's priors.
 
@@ -171,7 +188,7 @@ class Recognizer:
         else:
             dec = greedy_decode(probs, weights=self._weights)
             if self._latin_weights is not None and self.is_latin_context(dec):
-                dec = greedy_decode(probs, weights=self._latin_weights)
+                dec = self._ascii_punctuation(greedy_decode(probs, weights=self._latin_weights))
         if lexicon and self.lexicon is not None:
             dec = correct_words(probs, dec, self.charset, self.lexicon, self.lexicon_margin, allowed=allowed)
         return dec
