@@ -160,3 +160,29 @@ def test_latin_lines_read_ascii_punctuation_but_chinese_lines_keep_full_width(tm
     assert small.decode(rec.decode(frame_probs(small, latin), asked).labels) == "TOL：12"
     with pytest.raises(ValueError, match="latin_context_weight"):
         Recognizer(rec.backend, latin_context_weight=1.5)
+
+
+@pytest.mark.parametrize(("read", "meant"), [
+    ("RMO.5O", "RM0.50"), ("RM O.00", "RM 0.00"), ("$O.50", "$0.50"), ("2O18", "2018"), ("3 0O", "3 00"),
+    ("O,OOO", "0,000"), ("(O%)", "(0%)"), ("TOTAL 1O.OO", "TOTAL 10.00"),
+    # letters stay letters: words, abbreviations before a number, codes mixing letters and digits
+    ("BOX 10", "BOX 10"), ("NO.5", "NO.5"), ("NO. 5", "NO. 5"), ("Kopi O (B)", "Kopi O (B)"),
+    ("YO59522", "YO59522"), ("UNDO64", "UNDO64"), ("O. Henry", "O. Henry"), ("RMO", "RMO"), ("№o.2", "№o.2"),
+])
+def test_letter_o_inside_a_number_is_a_zero(read, meant):
+    from crnn_ocr.engine.recognizer import zeros_in_numbers
+
+    chars = list(read)
+    for i in zeros_in_numbers(read):
+        chars[i] = "0"
+    assert "".join(chars) == meant
+
+
+def test_decode_reads_zeros_in_numbers_unless_an_alphabet_is_given(tmp_path):
+    small = Charset(tuple("RMO0.5"))
+    rec = Recognizer(make_tiny_onnx(tmp_path / "zeros.onnx", charset=small), threads=1)
+    frames = [{"R": 0.9}, {}, {"M": 0.9}, {}, {"O": 0.8, "0": 0.1}, {".": 0.9}, {"5": 0.9}]
+    dec = rec.decode(frame_probs(small, frames))
+    assert small.decode(dec.labels) == "RM0.5"
+    assert dec.char_probs[2] == pytest.approx(0.8)
+    assert small.decode(rec.decode(frame_probs(small, frames), rec.allowed_classes("RMO0.5")).labels) == "RMO.5"

@@ -45,6 +45,58 @@ LATIN_CONTEXT_SURE = 0.5
 full-width punctuation."""
 
 
+_NUMERIC_MARKS = ".,"
+"""Separators inside a number (``0.50``, ``1,000``)."""
+_CURRENCY = ("$", "¥", "€", "£")
+_BEFORE_NUMBER = " (:=+-/"
+"""What may stand right before a number that starts with an O read as a letter (not ``№``, not a letter)."""
+
+
+def zeros_in_numbers(text: str) -> list[int]:
+    """Positions of letters ``O``/``o`` that are zeros of a number: ``RMO.5O`` -> ``RM0.50``, ``2O18``.
+
+    In many receipt and dot-matrix fonts the two are the same glyph, so the model can only guess. An O
+    counts as a zero when a digit (or a zero found before it) touches it and no letter does, or a ``%``
+    follows it, or it starts a number (after a space or a bracket, or a currency: ``RM``, ``$``) and a ``.``/``,``
+    follows. Words of letters (``BOX``, ``NO.5``, ``Kopi O``) and codes that mix letters and digits
+    (``YO595``) are left alone.
+    """
+    chars = list(text)
+    out = []
+
+    def digit(k: int) -> bool:
+        return 0 <= k < len(chars) and chars[k].isdigit()
+
+    def letter(k: int) -> bool:  # another O may be a zero yet
+        return 0 <= k < len(chars) and chars[k].isalpha() and chars[k] not in "Oo"
+
+    def starts_number(i: int) -> bool:
+        nxt = chars[i + 1] if i + 1 < len(chars) else " "
+        before = text[:i].rstrip(" ")
+        if before.upper().endswith("RM") or before.endswith(_CURRENCY):
+            return nxt in _NUMERIC_MARKS
+        first = i == 0 or chars[i - 1] in _BEFORE_NUMBER
+        return first and nxt in _NUMERIC_MARKS and i + 2 < len(chars) and chars[i + 2] in "0123456789Oo"
+
+    changed = True
+    while changed:  # RMO.OO: each zero found lets the next one count
+        changed = False
+        for i, c in enumerate(chars):
+            if c not in "Oo":
+                continue
+            left, right = digit(i - 1), digit(i + 1)
+            # inside a run of digits, not where a code changes from letters to digits (YO595, UNDO64)
+            beside = (left or right) and not (letter(i - 1) or letter(i + 1))
+            after_mark = i >= 2 and chars[i - 1] in _NUMERIC_MARKS and digit(i - 2)
+            number = starts_number(i)
+            percent = i + 1 < len(chars) and chars[i + 1] == "%"
+            if beside or after_mark or number or percent:
+                chars[i] = "0"
+                out.append(i)
+                changed = True
+    return sorted(out)
+
+
 def bundled_model_path(verify: bool = True) -> Path:
     """Path of the model shipped in the package, checked against its recorded sha256."""
     base = resources.files("crnn_ocr").joinpath("assets/models")
@@ -136,12 +188,15 @@ class Recognizer:
         self._cjk[punct] = True
         self._ascii_alnum = np.zeros(n, dtype=bool)
         self._ascii_alnum[[i + 1 for i, ch in enumerate(self.charset.symbols) if ch.isascii() and ch.isalnum()]] = True
+        self._ascii_letter = np.zeros(n, dtype=bool)
+        self._ascii_letter[[i + 1 for i, ch in enumerate(self.charset.symbols) if ch.isascii() and ch.isalpha()]] = True
         weights = np.ones(n, dtype=np.float32)
         weights[vertical] = 0.0
         latin = weights.copy()
         latin[self._cjk] *= latin_weight
         self._weights = weights if vertical else None
         self._latin_weights = latin if latin_weight < 1.0 and self._cjk.any() else None
+        self._zero = self.charset.encode("0")[0] if "0" in self.charset else None
         self._ascii_twin = np.arange(n)
         for k in punct:
             twin = unicodedata.normalize("NFKC", self.charset.symbols[k - 1])
@@ -169,10 +224,26 @@ class Recognizer:
         The prior leaves a full-width mark the model is sure of, but in Latin text it can only be a misread
         of the ASCII one: the two differ in width and spacing, not in shape.
         """
-        twins = self._ascii_twin[np.asarray(dec.labels, dtype=np.int64)]
-        if not len(twins) or (twins == np.asarray(dec.labels)).all():
-            return dec
+        labels = np.asarray(dec.labels, dtype=np.int64)
+        twins = self._ascii_twin[labels]
+        if not len(twins) or (twins == labels).all() or int(self._ascii_letter[labels].sum()) < 2:
+            return dec  # digits alone (``1691；``) may be part of Chinese text
         return replace(dec, labels=tuple(int(c) for c in twins))
+
+    def _zeros(self, dec: Decoded) -> Decoded:
+        """``dec`` with the letters O that are zeros of a number read as zeros (:func:`zeros_in_numbers`)."""
+        if self._zero is None or not dec.labels:
+            return dec
+        text = self.charset.decode(dec.labels)
+        if len(text) != len(dec.labels):
+            return dec
+        at = zeros_in_numbers(text)
+        if not at:
+            return dec
+        labels = list(dec.labels)
+        for i in at:
+            labels[i] = self._zero
+        return replace(dec, labels=tuple(labels))
 
     def decode(self, probs: np.ndarray, allowed: np.ndarray | None = None, lexicon: bool = True) -> Decoded:
         """Decode one line's ``(T, C)`` frame probabilities with the recogniser's priors.
@@ -189,6 +260,7 @@ class Recognizer:
             dec = greedy_decode(probs, weights=self._weights)
             if self._latin_weights is not None and self.is_latin_context(dec):
                 dec = self._ascii_punctuation(greedy_decode(probs, weights=self._latin_weights))
+            dec = self._zeros(dec)
         if lexicon and self.lexicon is not None:
             dec = correct_words(probs, dec, self.charset, self.lexicon, self.lexicon_margin, allowed=allowed)
         return dec
