@@ -232,6 +232,23 @@ def test_row_cuts_leave_single_lines_and_larger_fonts_whole() -> None:
     assert any(20 <= y <= 40 for y in cuts) and any(76 <= y <= 90 for y in cuts)
 
 
+def test_a_barcode_is_not_text_and_does_not_join_the_line_above() -> None:
+    import cv2
+
+    texts = ["THANK YOU & PLEASE COME AGAIN", "BE A PART OF OUR FAMILY TODAY!", "www.example.com.my"]
+    specs: list[Spec] = [(t, 60, 20 + 32 * k, 22, "en") for k, t in enumerate(texts)]
+    gray, true = render_page([*specs, ("*1000000163*", 120, 174, 22, "en")], size=(480, 210))
+    rng = np.random.default_rng(3)
+    x = 40
+    while x < 440:  # bars 2-7 px wide, 42 px tall, close under the text
+        bw = int(rng.integers(2, 8))
+        cv2.rectangle(gray, (x, 114), (x + bw - 1, 156), 20, -1)
+        x += bw + int(rng.integers(2, 6))
+    lines = ClassicalDetector()(gray)
+    recall, precision = recall_precision([ln.quad for ln in lines], true)
+    assert recall == 1.0 and precision == 1.0, [ln.quad for ln in lines]
+
+
 def test_line_quads_follow_the_text_angle_not_a_diagonal() -> None:
     gray, _ = render_page([("SR", 50, 50, 30, "en")], size=(200, 140))
     (line,) = ClassicalDetector()(gray)

@@ -150,6 +150,25 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     return ~(speck | rule | frame | block | edge | huge)
 
 
+def barcode_bars(boxes: np.ndarray, hmed: float, min_bars: int = 8) -> np.ndarray:
+    """Mask of the bars of barcodes: ``min_bars`` or more thin bars side by side on the same rows.
+
+    A bar is at least 4 times taller than wide and 1.5 text heights tall; the thinnest are dropped as
+    rules anyway, but the wider ones would be linked into a line of junk (and the text above or below).
+    """
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    bars = np.flatnonzero((h >= 4 * w) & (h >= 1.5 * hmed))
+    out = np.zeros(len(boxes), dtype=bool)
+    if len(bars) < min_bars:
+        return out
+    b = boxes[bars]
+    yov = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    hmin = np.minimum(b[:, None, 3] - b[:, None, 1], b[None, :, 3] - b[None, :, 1])
+    near = np.abs((b[:, None, 0] + b[:, None, 2]) - (b[None, :, 0] + b[None, :, 2])) / 2 <= 6 * hmed
+    out[bars] = ((yov >= 0.7 * hmin) & near).sum(1) >= min_bars
+    return out
+
+
 def solidity(mask: np.ndarray, box: np.ndarray) -> float:
     """Area of the outer contour of the largest blob in ``box`` over its convex hull's (1 for a disc)."""
     x0, y0, x1, y1 = box[:4].astype(int)
@@ -465,7 +484,7 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
     hmed0 = typical_height(boxes, cfg.min_height, ink.shape[0])
     blocks = boxes[convex(ink, boxes, solid_areas(boxes, hmed0, cfg.min_height)), :4]
     keep = keep_glyphs(boxes, cfg.min_height, ink.shape) & ~inside_any(boxes, blocks)
-    keep &= ~convex(ink, boxes, logos(boxes, hmed0))
+    keep &= ~convex(ink, boxes, logos(boxes, hmed0)) & ~barcode_bars(boxes, hmed0)
     if inner:
         h, w = ink.shape
         keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
