@@ -13,7 +13,7 @@ from test_detect_classical import render_page
 from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
 from crnn_ocr.engine.recognizer import Recognizer
 from crnn_ocr.pipeline import OCR, format_page, full_box, is_rule, load_pages, numbered_path, turn_tall
-from crnn_ocr.results import LineResult
+from crnn_ocr.results import CharResult, LineResult
 
 LINES = [
     ("第一行 发票号码 12345", 40, 30, 30, "zh"),
@@ -94,6 +94,43 @@ def test_rules_of_marks_are_page_decoration_unless_kept() -> None:
     assert [ln.text for ln in kept] == texts
     whole = OCR(detector="none", recognizer=ScriptedRecognizer(["*****"]))(page)  # type: ignore[arg-type]
     assert [ln.text for ln in whole] == ["*****"]  # an image given as one line is read as it is
+
+
+class AspectRecognizer:
+    """Sure of a crop only when it is at least ``min_aspect`` times wider than tall; one character spans it."""
+
+    def __init__(self, min_aspect: float) -> None:
+        self.min_aspect = min_aspect
+        self.calls: list[list[tuple[int, int]]] = []
+
+    def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
+                 lexicon: bool = True) -> list[LineResult]:
+        self.calls.append([img.shape[:2] for img in images])
+        out = []
+        for img in images:
+            h, w = img.shape[:2]
+            sure = w >= self.min_aspect * h
+            out.append(LineResult(f"{w}x{h}", 0.95 if sure else 0.3, (CharResult("x", 0.9, 0.0, float(w)),)))
+        return out
+
+
+def test_display_type_is_also_read_stretched_and_the_surer_reading_kept() -> None:
+    specs = [("Nasi lemak 2 x 5.00", 40, 20, 22, "en"), ("Teh tarik 1 x 2.50", 40, 60, 22, "en"),
+             ("Total", 40, 110, 60, "en"), ("Thank you", 40, 200, 22, "en")]
+    page, _ = render_page(specs, size=(600, 250))
+    rec = AspectRecognizer(min_aspect=3.0)  # the big "Total" crop is about 2.5 times wider than tall
+    lines = OCR(recognizer=rec)(page)  # type: ignore[arg-type]
+    assert len(rec.calls) == 2 and len(rec.calls[1]) == 1  # only the display line is read again
+    (h, w), (h2, w2) = [s for s in rec.calls[0] if s[0] > 40][0], rec.calls[1][0]
+    assert h2 == h and w2 == round(w * 1.6)
+    big = next(ln for ln in lines if ln.confidence > 0.9 and ln.text == f"{w2}x{h2}")
+    assert big.chars[0].x1 == pytest.approx(w2 / 1.6)  # extents in the crop's own pixels
+    small = [ln for ln in lines if ln is not big]
+    assert len(small) == 3 and all(ln.confidence == 0.95 for ln in small)  # wide anyway: read once
+    sure = AspectRecognizer(min_aspect=1.0)
+    OCR(recognizer=sure)(page)  # type: ignore[arg-type]
+    assert len(sure.calls) == 2  # read again, but the first reading was as sure: kept
+    assert [ln.text for ln in OCR(recognizer=sure)(page)][2] == f"{w}x{h}"  # type: ignore[arg-type]
 
 
 def test_upright_check_reads_an_upside_down_page_the_right_way() -> None:
