@@ -493,78 +493,91 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
     return _Glyphs(boxes, mean_contrast, blocks, groups)
 
 
-def row_cuts(b: np.ndarray, valley: float) -> list[int]:
-    """Rows at which a group several text rows tall is cut, around the rows of its ordinary glyphs.
+def row_cuts(b: np.ndarray, valley: float) -> list[tuple[int, int]]:
+    """Strips ``(first, last)`` of rows at which a group several text rows tall is cut between its rows.
 
     The text rows are the runs of rows covered by more than ``valley`` times the busiest row's ordinary
-    glyphs (at most 1.5 median heights). Each is cut off just above and below, so a stroke across or
-    around the rows is left in row-sized pieces; a narrow gap between two rows is cut once. Empty when
-    the group is one line (its span under 2.5 glyph heights).
+    glyphs (at most 1.5 median heights). A cut may only pass through strokes: a component at least 2.2
+    glyph heights tall must cross it, and no shorter one (a glyph, of this font or a larger one). Each
+    gap between two rows is cut away from the first row that only strokes cross to the last (around any
+    row of larger glyphs in it), so a stroke across or around the rows is left in row-sized pieces and
+    none of it, nor the fragments beside it, stays in the gap to bridge the rows; above the first row and
+    below the last, one cut next to the row. Empty when the group is one line (its span under 2.5 glyph heights).
     """
     h = b[:, 3] - b[:, 1]
     med = float(np.median(h))
     y0, y1 = int(b[:, 1].min()), int(b[:, 3].max())
     if len(b) < 6 or (y1 - y0) < 2.5 * med:
         return []
-    cover = np.zeros(y1 - y0, dtype=np.int32)
+    n = y1 - y0
+    cover = np.zeros(n, dtype=np.int32)
     for r in b[h <= 1.5 * med]:
         cover[int(r[1]) - y0: int(r[3]) - y0] += 1
     high = cover > valley * cover.max()
     edges = np.flatnonzero(np.diff(np.concatenate([[0], high.astype(np.int8), [0]])))
     rows = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 0.4 * med]
-    margin = max(1, round(0.1 * med))
-    cuts: list[int] = []
-    for k, (s, e) in enumerate(rows):
-        if k == 0 and s - margin > 0:
-            cuts.append(s - margin)
-        nxt = rows[k + 1][0] if k + 1 < len(rows) else None
-        if nxt is None:
-            if e + margin < len(cover) - 1:
-                cuts.append(e + margin)
-        elif nxt - e <= 2 * margin + 1:
-            cuts.append(e + int(np.argmin(cover[e:nxt])))
-        else:
-            cuts.extend([e + margin, nxt - margin])
-    tall = b[h >= 2.2 * med]
-    short = b[h < 2.2 * med]
-
-    def crosses(boxes: np.ndarray, y: int) -> np.ndarray:
-        return (boxes[:, 1] < y) & (boxes[:, 3] > y + 1)
-
-    # a cut goes through strokes only: never through a glyph (a larger font's, say) of the group
-    return [y0 + c for c in cuts if crosses(tall, y0 + c).any() and not crosses(short, y0 + c).any()]
+    if not rows:
+        return []
+    stroke = np.zeros(n, dtype=np.int32)  # components on each row
+    glyph = np.zeros(n, dtype=np.int32)
+    large = np.zeros(n, dtype=np.int32)  # glyphs of a larger font
+    for r, hr in zip(b, h, strict=True):
+        lo, hi = int(r[1]) - y0, int(r[3]) - y0
+        (stroke if hr >= 2.2 * med else glyph)[lo: hi] += 1
+        if 1.5 * med < hr < 2.2 * med:
+            large[lo: hi] += 1
+    ok = (stroke > 0) & (glyph == 0)
+    keep = large >= 2  # a row of larger glyphs in a gap is no bridge: never cut away
+    bounds = [0] + [v for s, e in rows for v in (s, e)] + [n]
+    cuts: list[tuple[int, int]] = []
+    for k in range(0, len(bounds), 2):
+        gap = np.flatnonzero(ok[bounds[k]: bounds[k + 1]]) + bounds[k]
+        if not gap.size:
+            continue
+        if k == 0:
+            cuts.append((y0 + int(gap[-1]),) * 2)  # above the first row: next to it
+        elif k == len(bounds) - 2:
+            cuts.append((y0 + int(gap[0]),) * 2)  # below the last row
+        else:  # between two rows: from the first row only strokes cross to the last, around larger type
+            rows_in = np.arange(bounds[k], bounds[k + 1])
+            for part in np.split(rows_in, np.flatnonzero(keep[rows_in])):
+                part = part[~keep[part]]
+                hits = part[ok[part]]
+                if hits.size:
+                    cuts.append((y0 + int(hits[0]), y0 + int(hits[-1])))
+    return cuts
 
 
 def cut_tall_groups(ink: np.ndarray, contrast: np.ndarray, found: _Glyphs, cfg: ClassicalConfig,
                     inner: bool = False) -> tuple[np.ndarray, _Glyphs, np.ndarray]:
-    """Mask and lines after cutting the groups that span several text rows, and the cuts ``(y, x0, x1)``.
+    """Mask and lines after cutting the groups that span several text rows; the cuts ``(y0, y1, x0, x1)``.
 
     Handwriting or a stamp over printed rows joins glyphs of several rows into one component, which no
     grouping of whole components can split; cutting the mask between the rows leaves the strokes in
     row-sized pieces, so each printed row becomes a line of its own. Pages without such groups are
     returned as they are, at no extra cost.
     """
-    done: list[tuple[int, int, int]] = []
+    done: list[tuple[int, int, int, int]] = []
     for _ in range(3):  # a cut can leave a group that is still several rows tall
         b = found.boxes
-        cuts = [(y, int(b[g, 0].min()), int(b[g, 2].max())) for g in found.groups
-                for y in row_cuts(b[g], cfg.cut_valley)]
-        cuts = [(y, x0, x1) for y, x0, x1 in cuts if ink[y, x0:x1].any()]
+        cuts = [(top, bottom, int(b[g, 0].min()), int(b[g, 2].max())) for g in found.groups
+                for top, bottom in row_cuts(b[g], cfg.cut_valley)]
+        cuts = [c for c in cuts if ink[c[0]: c[1] + 1, c[2]: c[3]].any()]
         if not cuts:
             break
         ink = ink.copy() if not done else ink
-        for y, x0, x1 in cuts:
-            ink[y, x0:x1] = 0
+        for top, bottom, x0, x1 in cuts:
+            ink[top: bottom + 1, x0:x1] = 0
         done.extend(cuts)
         found = glyph_lines(ink, contrast, cfg, inner)
-    return ink, found, np.array(done, dtype=np.float64).reshape(-1, 3)
+    return ink, found, np.array(done, dtype=np.float64).reshape(-1, 4)
 
 
 def touches_cut(boxes: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Which components end at a cut row (pieces of a cut stroke): a printed glyph lies between the cuts."""
-    y, x0, x1 = cuts[:, 0], cuts[:, 1], cuts[:, 2]
+    """Which components end at a cut (pieces of a cut stroke): the printed glyphs lie between the cuts."""
+    top, bottom, x0, x1 = cuts[:, 0], cuts[:, 1], cuts[:, 2], cuts[:, 3]
     across = (boxes[:, None, 0] < x1) & (boxes[:, None, 2] > x0)
-    at = (boxes[:, None, 3] == y) | (boxes[:, None, 1] == y + 1)
+    at = (boxes[:, None, 3] == top) | (boxes[:, None, 1] == bottom + 1)
     return (across & at).any(1)
 
 
@@ -586,7 +599,7 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     contrast = ink_contrast(gray, dark)
     ink = ink_mask(contrast, cfg.min_contrast)
     found = glyph_lines(ink, contrast, cfg, inner)
-    cuts = np.zeros((0, 3))
+    cuts = np.zeros((0, 4))
     if cfg.cut_tall:
         ink, found, cuts = cut_tall_groups(ink, contrast, found, cfg, inner)
     boxes, mean_contrast, blocks = found.boxes, found.mean_contrast, found.blocks
