@@ -549,15 +549,15 @@ def row_cuts(b: np.ndarray, valley: float) -> list[tuple[int, int]]:
 
 
 def cut_tall_groups(ink: np.ndarray, contrast: np.ndarray, found: _Glyphs, cfg: ClassicalConfig,
-                    inner: bool = False) -> tuple[np.ndarray, _Glyphs, np.ndarray]:
-    """Mask and lines after cutting the groups that span several text rows; the cuts ``(y0, y1, x0, x1)``.
+                    inner: bool = False) -> tuple[np.ndarray, _Glyphs, np.ndarray | None]:
+    """Mask and lines after cutting the groups that span several text rows, and where ink was cut off.
 
     Handwriting or a stamp over printed rows joins glyphs of several rows into one component, which no
     grouping of whole components can split; cutting the mask between the rows leaves the strokes in
-    row-sized pieces, so each printed row becomes a line of its own. Pages without such groups are
-    returned as they are, at no extra cost.
+    row-sized pieces, so each printed row becomes a line of its own. The third value marks the ink left
+    next to what was cut away (``None`` when nothing was: pages without such groups cost nothing more).
     """
-    done: list[tuple[int, int, int, int]] = []
+    original = ink
     for _ in range(3):  # a cut can leave a group that is still several rows tall
         b = found.boxes
         cuts = [(top, bottom, int(b[g, 0].min()), int(b[g, 2].max())) for g in found.groups
@@ -565,20 +565,25 @@ def cut_tall_groups(ink: np.ndarray, contrast: np.ndarray, found: _Glyphs, cfg: 
         cuts = [c for c in cuts if ink[c[0]: c[1] + 1, c[2]: c[3]].any()]
         if not cuts:
             break
-        ink = ink.copy() if not done else ink
+        ink = ink.copy() if ink is original else ink
         for top, bottom, x0, x1 in cuts:
             ink[top: bottom + 1, x0:x1] = 0
-        done.extend(cuts)
         found = glyph_lines(ink, contrast, cfg, inner)
-    return ink, found, np.array(done, dtype=np.float64).reshape(-1, 4)
+    if ink is original:
+        return ink, found, None
+    removed = original & (1 - ink)
+    scars = cv2.dilate(removed, np.ones((3, 3), np.uint8)) & ink
+    return ink, found, scars
 
 
-def touches_cut(boxes: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Which components end at a cut (pieces of a cut stroke): the printed glyphs lie between the cuts."""
-    top, bottom, x0, x1 = cuts[:, 0], cuts[:, 1], cuts[:, 2], cuts[:, 3]
-    across = (boxes[:, None, 0] < x1) & (boxes[:, None, 2] > x0)
-    at = (boxes[:, None, 3] == top) | (boxes[:, None, 1] == bottom + 1)
-    return (across & at).any(1)
+def cut_pieces(boxes: np.ndarray, scars: np.ndarray) -> np.ndarray:
+    """Which components hold ink that was joined to ink cut away: pieces of a cut stroke.
+
+    (Or glyphs a stroke touched; a printed glyph the strokes never touched holds none.)
+    """
+    total = cv2.integral(scars)
+    x0, y0, x1, y1 = (boxes[:, k].astype(int) for k in range(4))
+    return (total[y1, x1] - total[y0, x1] - total[y1, x0] + total[y0, x0]) > 0
 
 
 # ------------------------------------------------------------------------------------------ detector
@@ -599,16 +604,16 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     contrast = ink_contrast(gray, dark)
     ink = ink_mask(contrast, cfg.min_contrast)
     found = glyph_lines(ink, contrast, cfg, inner)
-    cuts = np.zeros((0, 4))
+    scars = None
     if cfg.cut_tall:
-        ink, found, cuts = cut_tall_groups(ink, contrast, found, cfg, inner)
+        ink, found, scars = cut_tall_groups(ink, contrast, found, cfg, inner)
     boxes, mean_contrast, blocks = found.boxes, found.mean_contrast, found.blocks
     if len(boxes) == 0:
         return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
     groups = [g for g in found.groups if _is_text(boxes[g], hmed, cfg.min_height)]
-    if len(cuts):
-        cut_piece = touches_cut(boxes, cuts)
+    if scars is not None:
+        cut_piece = cut_pieces(boxes, scars)
         groups = [g for g in groups if not cut_piece[g].all()]  # nothing but pieces of cut strokes
     fitted = [line_angle(boxes[g]) for g in groups]
     angles = [(a, len(g)) for g, a in zip(groups, fitted, strict=True) if a is not None]
