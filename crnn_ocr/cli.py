@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from crnn_ocr.results import MIN_CONFIDENCE
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -26,6 +28,9 @@ DetModelOpt = Annotated[Path | None, typer.Option("--det-model", help="ONNX mode
 AlphabetOpt = Annotated[str | None, typer.Option(
     help="Read only these characters: ascii | digits | the characters themselves (the space is always "
          "allowed), for documents or fields known to hold nothing else.")]
+MinConfidenceOpt = Annotated[float, typer.Option(
+    "--min-confidence", min=0.0, max=1.0, help="Drop lines found on a page that are read less confidently "
+    "(handwriting, stamps, stains read as text); 0 keeps all.")]
 LexiconOpt = Annotated[bool, typer.Option(
     "--lexicon/--no-lexicon", help="Read an English word the lexicon lacks as the lexicon word one letter "
                                    "away when the frames allow it (Totai -> Total); off: exactly what the "
@@ -77,6 +82,7 @@ def predict(
     lexicon: LexiconOpt = True,
     keep_rules: Annotated[bool, typer.Option("--keep-rules", help="Keep lines that read as rules of marks "
                                              "only (*****, =====), dropped by default.")] = False,
+    min_confidence: MinConfidenceOpt = MIN_CONFIDENCE,
 ) -> None:
     """Find and recognise the text lines of whole pages and print them in reading order."""
     import cv2
@@ -89,7 +95,8 @@ def predict(
         fail(f"--format must be text, json or tsv, not {fmt!r}")
     try:
         ocr = OCR(detector=det, recognizer=load_recognizer(model, threads, alphabet=alphabet, lexicon=lexicon),
-                  upright_check=upright_check, keep_rules=keep_rules, **detector_options(det_model, threads))
+                  upright_check=upright_check, keep_rules=keep_rules, min_confidence=min_confidence,
+                  **detector_options(det_model, threads))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     status, drawn = 0, 0
@@ -136,6 +143,7 @@ def batch_cmd(
                                                  "(needs pyarrow: the ray extra).")] = None,
     alphabet: AlphabetOpt = None,
     lexicon: LexiconOpt = True,
+    min_confidence: MinConfidenceOpt = MIN_CONFIDENCE,
 ) -> None:
     """OCR many files into a JSONL file: resumable, errors recorded per file, on all cores or a Ray cluster."""
     from crnn_ocr.batch import BatchConfig, PageJob, run_batch
@@ -149,7 +157,7 @@ def batch_cmd(
     else:
         n_workers, n_threads = split_cores(workers, threads, physical_cores())
     job = PageJob(model=model, detector=det, detector_options={"model": str(det_model)} if det_model else {},
-                  threads=n_threads, dpi=dpi, alphabet=alphabet, lexicon=lexicon)
+                  threads=n_threads, dpi=dpi, alphabet=alphabet, lexicon=lexicon, min_confidence=min_confidence)
     cfg = BatchConfig(inputs, out, job, workers=n_workers, engine=engine, ordered=ordered,
                       retry_errors=retry_errors, progress=progress)
     try:
@@ -305,6 +313,7 @@ def serve(
     alphabet: Annotated[str | None, typer.Option(help="Default alphabet of requests that give none: ascii | "
                                                  "digits | the characters themselves.")] = None,
     lexicon: LexiconOpt = True,
+    min_confidence: MinConfidenceOpt = MIN_CONFIDENCE,
 ) -> None:
     """Start the REST API and web UI (http://HOST:PORT/); settings also come from CRNN_OCR_* variables."""
     from crnn_ocr.engine.session import default_threads
@@ -318,7 +327,7 @@ def serve(
                                                cors_origins=tuple(cors_origin) if cors_origin else None)
         rec = load_recognizer(model, threads or max(1, default_threads() // settings.workers), alphabet=alphabet,
                               lexicon=lexicon)
-        ocr = OCR(detector=det, recognizer=rec)
+        ocr = OCR(detector=det, recognizer=rec, min_confidence=min_confidence)
     except FileNotFoundError as e:
         fail(f"{e}. Pass a model file with --model PATH." if model is None else str(e))
     except ValueError as e:

@@ -19,7 +19,7 @@ import numpy as np
 from crnn_ocr.detect import DetectedLine, Detector, create_detector, crop_quad, reading_order, to_tuple
 from crnn_ocr.engine.recognizer import Recognizer
 from crnn_ocr.preprocess import ImageInput, load_gray
-from crnn_ocr.results import LineResult, Quad
+from crnn_ocr.results import MIN_CONFIDENCE, LineResult, Quad
 
 TALL = 1.5
 """A crop this many times taller than wide is a vertical line: it is turned to read left to right."""
@@ -77,6 +77,8 @@ class OCR:
             recogniser is more confident about (twice the recognition time; for upside-down scans).
         keep_rules: keep lines that read as rules of marks only (``*****``, see :func:`is_rule`), which
             are dropped by default as page decoration; an image read as one line keeps them in any case.
+        min_confidence: lines found on a page and read less confidently are dropped
+            (:data:`MIN_CONFIDENCE`; 0 keeps all); an image read as one line is always returned.
         **detector_options: settings for a detector given by name (e.g. ``max_gap=2.0``).
 
     >>> ocr = OCR()                                   # doctest: +SKIP
@@ -84,7 +86,8 @@ class OCR:
     """
 
     def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
-                 upright_check: bool = False, keep_rules: bool = False, **detector_options: Any) -> None:
+                 upright_check: bool = False, keep_rules: bool = False, min_confidence: float = MIN_CONFIDENCE,
+                 **detector_options: Any) -> None:
         if isinstance(detector, str):
             if detector == "none" and detector_options:
                 raise ValueError(f"detector 'none' takes no settings, got {sorted(detector_options)}")
@@ -96,6 +99,9 @@ class OCR:
         self.recognizer = recognizer or Recognizer()
         self.upright_check = upright_check
         self.keep_rules = keep_rules
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
+        self.min_confidence = float(min_confidence)
 
     @property
     def detector(self) -> str | Detector:
@@ -129,7 +135,10 @@ class OCR:
 
     def read_lines(self, gray: np.ndarray, lines: Sequence[DetectedLine], alphabet: str | None = None,
                    lexicon: bool = True) -> list[LineResult]:
-        """Recognise ordered lines of a gray page in one recogniser call; empty readings and rules are dropped."""
+        """Recognise ordered lines of a gray page in one recogniser call.
+
+        Empty readings, rules of marks and lines read less confidently than ``min_confidence`` are dropped.
+        """
         if not lines:
             return []
         crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
@@ -140,11 +149,11 @@ class OCR:
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
-                                      list(lines)[::-1], list(tall)[::-1], turned=True, keep_rules=self.keep_rules)
+                                      list(lines)[::-1], list(tall)[::-1], turned=True)
         else:
             results = self.recognizer(list(crops), alphabet, lexicon)
         results = self._reread_display(crops, results, alphabet, lexicon)
-        return self._assemble(results, quads, list(lines), list(tall), turned=False, keep_rules=self.keep_rules)
+        return self._assemble(results, quads, list(lines), list(tall), turned=False)
 
     def _reread_display(self, crops: Sequence[np.ndarray], results: list[LineResult], alphabet: str | None,
                         lexicon: bool) -> list[LineResult]:
@@ -168,12 +177,11 @@ class OCR:
                 out[i] = replace(res, chars=chars)
         return out
 
-    @staticmethod
-    def _assemble(results: Sequence[LineResult], quads: Sequence[np.ndarray], lines: Sequence[DetectedLine],
-                  tall: Sequence[bool], turned: bool, keep_rules: bool) -> list[LineResult]:
+    def _assemble(self, results: Sequence[LineResult], quads: Sequence[np.ndarray], lines: Sequence[DetectedLine],
+                  tall: Sequence[bool], turned: bool) -> list[LineResult]:
         out = []
         for res, quad, ln, t in zip(results, quads, lines, tall, strict=True):
-            if not res.text or (not keep_rules and is_rule(res.text)):
+            if not res.text or res.confidence < self.min_confidence or (not self.keep_rules and is_rule(res.text)):
                 continue
             extra = {"det_score": round(float(ln.score), 4)}
             if ln.vertical or t:

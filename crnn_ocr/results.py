@@ -8,6 +8,11 @@ from typing import Any
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
 
+MIN_CONFIDENCE = 0.5
+"""Least recognition confidence of a line found on a page: below it the line is mostly handwriting, a stamp
+or a stain read as text (0.5 as in PP-OCR's ``drop_score``; the best of 0-0.5 on synthetic pages)."""
+
+
 @dataclass(frozen=True)
 class CharResult:
     """One recognised character with its confidence and horizontal extent in the line image's pixels."""

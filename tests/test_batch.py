@@ -57,7 +57,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def job(model: str, **kw: object) -> PageJob:
-    return PageJob(model=model, **kw)  # type: ignore[arg-type]
+    return PageJob(model=model, **{"min_confidence": 0.0, **kw})  # type: ignore[arg-type]  # a random model
 
 
 def run(model: str, inputs: list, out: Path, **kw: object):
@@ -227,7 +227,7 @@ def test_split_cores_never_oversubscribes_by_default(workers: int | None, thread
 def test_cli_batch(model: str, corpus: Path, tmp_path: Path, reference: list[dict]) -> None:
     out = tmp_path / "cli.jsonl"
     res = CliRunner().invoke(app, ["batch", str(corpus / "*.png"), str(corpus / "doc.pdf"), "--out", str(out),
-                                   "--model", model, "--workers", "1", "--no-progress"])
+                                   "--model", model, "--workers", "1", "--no-progress", "--min-confidence", "0"])
     assert res.exit_code == 0, res.output
     assert "5 pages" in res.output and "5 written" in res.output
     want = [r for r in reference if Path(r["source"]).name in ("p0.png", "p1.png", "p2.png", "doc.pdf")]
@@ -243,5 +243,7 @@ def test_batch_modules_do_not_import_torch() -> None:
 
 
 def test_page_job_builds_the_recogniser_with_or_without_the_lexicon(model: str) -> None:
+    assert PageJob(model=model).build().min_confidence == 0.5
+    assert job(model).build().min_confidence == 0.0
     assert job(model).build().recognizer.lexicon is not None
     assert job(model, lexicon=False).build().recognizer.lexicon is None

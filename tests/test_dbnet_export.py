@@ -66,8 +66,8 @@ def test_ocr_pipeline_runs_with_the_exported_detector(exported: tuple[Path, Path
     from crnn_ocr.pipeline import OCR
 
     _, path = exported
-    ocr = OCR(detector="db", recognizer=Recognizer(tiny_onnx, threads=1), model=path, threads=1, thresh=0.0,
-              box_thresh=0.0, limit_side=128)
+    ocr = OCR(detector="db", recognizer=Recognizer(tiny_onnx, threads=1), min_confidence=0.0, model=path, threads=1,
+              thresh=0.0, box_thresh=0.0, limit_side=128)
     page = PageStream(PageConfig.load(None).with_overrides(width=(200.0, 240.0)), seed=1)[0][0]
     lines = ocr(page)
     assert lines, "a zero threshold must give at least one region"

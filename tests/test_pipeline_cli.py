@@ -80,7 +80,7 @@ def test_predict_with_the_db_detector_and_its_model(tmp_path: Path, tiny_onnx: P
     page = write_page(tmp_path)
     det_model = fake_db_model(tmp_path / "db.onnx")
     res = CliRunner().invoke(app, ["predict", str(page), "-m", str(tiny_onnx), "--det", "db", "--det-model",
-                                   str(det_model), "--format", "tsv"])
+                                   str(det_model), "--format", "tsv", "--min-confidence", "0"])
     assert res.exit_code == 0, res.output
     rows = [r.split("\t") for r in res.stdout.strip().splitlines() if r]
     assert rows and all(r[0] == str(page) and len(r[4].split(",")) == 8 for r in rows)
@@ -104,13 +104,13 @@ def test_predict_and_batch_with_an_alphabet(tmp_path: Path, tiny_onnx: Path) -> 
     page = write_page(tmp_path)
     runner = CliRunner()
     res = runner.invoke(app, ["predict", str(page), "--model", str(tiny_onnx), "--format", "json",
-                              "--alphabet", "digits"])
+                              "--alphabet", "digits", "--min-confidence", "0"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout.strip().splitlines()[-1])
     assert doc["lines"] and all(set(ln["text"]) <= set("0123456789 ") for ln in doc["lines"])
     out = tmp_path / "b.jsonl"
     res = runner.invoke(app, ["batch", str(page), "--out", str(out), "--model", str(tiny_onnx), "--workers", "1",
-                              "--no-progress", "--alphabet", "0123456789"])
+                              "--no-progress", "--alphabet", "0123456789", "--min-confidence", "0"])
     assert res.exit_code == 0, res.output
     (rec,) = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()]
     assert [ln["text"] for ln in rec["lines"]] == [ln["text"] for ln in doc["lines"]]

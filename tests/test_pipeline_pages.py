@@ -38,7 +38,7 @@ class FakeRecognizer:
             ink = 255.0 - img.astype(np.float64)
             h = img.shape[0]
             top, bottom = ink[: h // 2].sum(), ink[h - h // 2:].sum()
-            out.append(LineResult(f"{img.shape[1]}x{h}", 0.9 if top > bottom else 0.4))
+            out.append(LineResult(f"{img.shape[1]}x{h}", 0.9 if top > bottom else 0.6))
         return out
 
 
@@ -73,14 +73,15 @@ def test_default_detector_is_classical_and_none_keeps_the_whole_image() -> None:
 
 
 class ScriptedRecognizer:
-    """Reads the crops of a page as the given texts, in order."""
+    """Reads the crops of a page as the given texts (with the given confidences), in order."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], confidences: Sequence[float] | None = None) -> None:
         self.texts = list(texts)
+        self.confidences = list(confidences or [0.9] * len(texts))
 
     def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
                  lexicon: bool = True) -> list[LineResult]:
-        return [LineResult(t, 0.9) for t in self.texts[: len(images)]]
+        return [LineResult(t, c) for t, c in zip(self.texts[: len(images)], self.confidences, strict=False)]
 
 
 def test_rules_of_marks_are_page_decoration_unless_kept() -> None:
@@ -94,6 +95,18 @@ def test_rules_of_marks_are_page_decoration_unless_kept() -> None:
     assert [ln.text for ln in kept] == texts
     whole = OCR(detector="none", recognizer=ScriptedRecognizer(["*****"]))(page)  # type: ignore[arg-type]
     assert [ln.text for ln in whole] == ["*****"]  # an image given as one line is read as it is
+
+
+def test_lines_read_with_little_confidence_are_dropped_from_pages_only() -> None:
+    page, _ = render_page(LINES, size=(700, 300))
+    rec = ScriptedRecognizer(["第一行", "squiggle", "第三行", "Fourth"], [0.9, 0.3, 0.8, 0.5])
+    assert [ln.text for ln in OCR(recognizer=rec)(page)] == ["第一行", "第三行", "Fourth"]  # type: ignore[arg-type]
+    assert len(OCR(recognizer=rec, min_confidence=0.0)(page)) == 4  # type: ignore[arg-type]
+    assert [ln.text for ln in OCR(recognizer=rec, min_confidence=0.85)(page)] == ["第一行"]  # type: ignore[arg-type]
+    unsure = ScriptedRecognizer(["squiggle"], [0.1])
+    assert [ln.text for ln in OCR(detector="none", recognizer=unsure)(page)] == ["squiggle"]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="min_confidence"):
+        OCR(recognizer=rec, min_confidence=1.5)  # type: ignore[arg-type]
 
 
 class AspectRecognizer:
@@ -140,7 +153,7 @@ def test_upright_check_reads_an_upside_down_page_the_right_way() -> None:
     assert len(rec.calls[-1]) == 2 * len(upright) and not any(ln.extra.get("rotated_180") for ln in upright)
     flipped_page = np.ascontiguousarray(page[::-1, ::-1])
     plain = OCR(recognizer=rec)(flipped_page)  # type: ignore[arg-type]
-    assert all(ln.confidence == 0.4 for ln in plain)
+    assert all(ln.confidence == 0.6 for ln in plain)
     turned = OCR(recognizer=rec, upright_check=True)(flipped_page)  # type: ignore[arg-type]
     assert len(turned) == len(true) and all(ln.extra["rotated_180"] and ln.confidence == 0.9 for ln in turned)
     h, w = page.shape

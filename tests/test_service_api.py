@@ -116,7 +116,7 @@ def test_alphabet_applies_to_every_line_of_a_page(rec: Recognizer) -> None:
         line = render_line(text)
         page[30 + 80 * k: 30 + 80 * k + line.shape[0], 30: 30 + line.shape[1]] = line
     data = encode(Image.fromarray(page))
-    ocr = OCR(detector="classical", recognizer=rec)
+    ocr = OCR(detector="classical", recognizer=rec, min_confidence=0.0)
     want = ocr(load_gray(data), alphabet="0123456789.,")
     with TestClient(create_app(ocr)) as c:
         body = c.post("/api/ocr?alphabet=0123456789.,", files={"image": ("p.png", data, "image/png")}).json()
@@ -406,7 +406,7 @@ def test_page_with_detector_matches_the_pipeline(rec: Recognizer) -> None:
         line = render_line(text)
         page[40 + 70 * k: 40 + 70 * k + line.shape[0], 40: 40 + line.shape[1]] = line
     data = encode(Image.fromarray(page))
-    ocr = OCR(detector="classical", recognizer=rec)
+    ocr = OCR(detector="classical", recognizer=rec, min_confidence=0.0)
     want = ocr(load_gray(data))
     assert want
     with TestClient(create_app(ocr)) as c:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crnn_ocr.results import MIN_CONFIDENCE
+
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
 
@@ -69,6 +71,7 @@ class PageJob:
         dpi: resolution PDF pages are rendered at.
         alphabet: read only these characters (see :class:`~crnn_ocr.engine.Recognizer`); None: all.
         lexicon: correct English words misread by one letter from the bundled lexicon (the default).
+        min_confidence: drop lines found on a page that are read less confidently (see :class:`OCR`).
     """
 
     model: str | None = None
@@ -78,6 +81,7 @@ class PageJob:
     dpi: int = DEFAULT_DPI
     alphabet: str | None = None
     lexicon: bool = True
+    min_confidence: float = MIN_CONFIDENCE
 
     def build(self) -> OCR:
         """The page pipeline, with this worker's thread limits applied (OpenCV threads are per process)."""
@@ -92,7 +96,7 @@ class PageJob:
             options.setdefault("threads", self.threads)
         rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet,
                          lexicon="bundled" if self.lexicon else None)
-        return OCR(detector=self.detector, recognizer=rec, **options)
+        return OCR(detector=self.detector, recognizer=rec, min_confidence=self.min_confidence, **options)
 
 
 def ocr_page(ocr: OCR, source: str, page: int, dpi: int = DEFAULT_DPI) -> dict[str, Any]:
