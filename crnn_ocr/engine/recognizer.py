@@ -250,9 +250,10 @@ class Recognizer:
 
         An alphabet (``allowed``) replaces the priors. Otherwise vertical forms are never read, and a line
         that reads as Latin script is decoded again with CJK punctuation and letters weighted down
-        (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon. Then English words the
-        lexicon lacks may become a lexicon word one letter away (``Totai`` -> ``Total``), unless ``lexicon``
-        is false or the recogniser has none.
+        (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon, and any full-width mark left
+        in it becomes its ASCII twin; a letter O inside a number is read as a zero (:func:`zeros_in_numbers`).
+        Then English words the lexicon lacks may become a lexicon word one letter away (``Totai`` ->
+        ``Total``, ``Tota]`` -> ``Total``), unless ``lexicon`` is false or the recogniser has none.
         """
         if allowed is not None:
             dec = greedy_decode(probs, allowed=allowed)
