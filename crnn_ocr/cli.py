@@ -49,9 +49,9 @@ def load_recognizer(model: str | None, threads: int | None = None, batch_size: i
     """A :class:`Recognizer` for an ONNX model, a torch checkpoint (``train`` extra) or the default."""
     from crnn_ocr.engine import Recognizer
 
-    extra: dict[str, Any] = {} if latin_context_weight is None else {"latin_context_weight": latin_context_weight}
-    if not lexicon:
-        extra["lexicon"] = None
+    extra: dict[str, Any] = {"lexicon": lexicon}
+    if latin_context_weight is not None:
+        extra["latin_context_weight"] = latin_context_weight
     if model is not None and Path(model).suffix in (".pt", ".pth", ".ckpt"):
         from crnn_ocr.train.backend import TorchBackend
 

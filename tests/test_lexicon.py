@@ -125,6 +125,8 @@ def test_recognizer_uses_the_lexicon_unless_told_not_to(tmp_path):
     assert CHARSET.decode(rec.decode(probs).labels) == "Total"
     off = Recognizer(rec.backend, lexicon=None)
     assert CHARSET.decode(off.decode(probs).labels) == "Totai"
+    assert Recognizer(rec.backend, lexicon=False).lexicon is None  # a flag, as the command line passes it
+    assert Recognizer(rec.backend, lexicon=True).lexicon is bundled_lexicon()
     with pytest.raises(ValueError, match="lexicon_margin"):
         Recognizer(rec.backend, lexicon_margin=-1.0)
 

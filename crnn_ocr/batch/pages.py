@@ -94,8 +94,7 @@ class PageJob:
         options = dict(self.detector_options)
         if self.detector == "db":
             options.setdefault("threads", self.threads)
-        rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet,
-                         lexicon="bundled" if self.lexicon else None)
+        rec = Recognizer(self.model, threads=self.threads, alphabet=self.alphabet, lexicon=self.lexicon)
         return OCR(detector=self.detector, recognizer=rec, min_confidence=self.min_confidence, **options)
 
 

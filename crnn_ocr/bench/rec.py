@@ -133,7 +133,6 @@ def _tesseract(threads: int) -> tuple[Predict, float]:
 def _ours(spec: SystemSpec, threads: int, batch_size: int) -> tuple[Predict, float]:
     from crnn_ocr.engine import Recognizer
 
-    lexicon = "bundled" if spec.lexicon else None
     if spec.kind == "torch":
         import torch
 
@@ -142,10 +141,10 @@ def _ours(spec: SystemSpec, threads: int, batch_size: int) -> tuple[Predict, flo
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
         backend = TorchBackend.from_checkpoint(spec.model, threads=threads)
-        rec = Recognizer(backend, batch_size=batch_size, lexicon=lexicon)
+        rec = Recognizer(backend, batch_size=batch_size, lexicon=spec.lexicon)
         size = sum(t.numel() * t.element_size() for t in backend.model.state_dict().values())  # fp32 weights
     else:
-        rec = Recognizer(spec.model, threads=threads, batch_size=batch_size, lexicon=lexicon)
+        rec = Recognizer(spec.model, threads=threads, batch_size=batch_size, lexicon=spec.lexicon)
         size = Path(spec.model).stat().st_size
 
     def run(images: list[np.ndarray]) -> list[str]:

@@ -129,8 +129,9 @@ class Recognizer:
         latin_context_weight: prior on CJK punctuation and letters in lines that read as Latin script
             (:meth:`is_latin_context`, :data:`LATIN_CONTEXT_WEIGHT`); 1 turns it off.
         lexicon: words an out-of-lexicon English word one letter away may be read as
-            (:func:`~crnn_ocr.lexicon.correct_words`): ``"bundled"`` (the packaged English list), a
-            :class:`~crnn_ocr.lexicon.Lexicon`, or ``None`` to read exactly what the best path reads.
+            (:func:`~crnn_ocr.lexicon.correct_words`): ``"bundled"`` or ``True`` (the packaged English list),
+            a :class:`~crnn_ocr.lexicon.Lexicon`, or ``None`` / ``False`` to read exactly what the best path
+            reads.
         lexicon_margin: natural-log odds a lexicon word may lose by to the model's reading
             (:data:`~crnn_ocr.lexicon.MARGIN`).
 
@@ -146,7 +147,7 @@ class Recognizer:
         preprocess: PreprocessConfig | None = None,
         alphabet: str | None = None,
         latin_context_weight: float = LATIN_CONTEXT_WEIGHT,
-        lexicon: Lexicon | Literal["bundled"] | None = "bundled",
+        lexicon: Lexicon | Literal["bundled"] | bool | None = "bundled",
         lexicon_margin: float = MARGIN,
     ) -> None:
         if model is None:
@@ -165,6 +166,8 @@ class Recognizer:
         self._set_priors(self.latin_context_weight)
         if lexicon_margin < 0.0:
             raise ValueError(f"lexicon_margin must not be negative, got {lexicon_margin}")
+        if isinstance(lexicon, bool) or lexicon is None:
+            lexicon = "bundled" if lexicon else None
         self.lexicon = bundled_lexicon() if lexicon == "bundled" else lexicon
         self.lexicon_margin = float(lexicon_margin)
         self._alphabets: dict[str, np.ndarray] = {}
