@@ -339,6 +339,14 @@ def _between(boxes: np.ndarray, a: int, b: int) -> bool:
     return bool(hit.any())
 
 
+def row_cover(boxes: np.ndarray, y0: int, n: int) -> np.ndarray:
+    """How many of ``boxes`` lie on each of the ``n`` rows from ``y0`` (a horizontal projection of boxes)."""
+    cover = np.zeros(n, dtype=np.int32)
+    for r in boxes:
+        cover[int(r[1]) - y0: int(r[3]) - y0] += 1
+    return cover
+
+
 def split_rows(boxes: np.ndarray, idx: list[int]) -> list[list[int]]:
     """Cut a group that spans several text rows at the empty rows of its projection (projection splitting).
 
@@ -351,9 +359,7 @@ def split_rows(boxes: np.ndarray, idx: list[int]) -> list[list[int]]:
     y0, y1 = int(b[:, 1].min()), int(b[:, 3].max())
     if len(idx) < 3 or (y1 - y0) <= 1.8 * med:
         return [idx]
-    cover = np.zeros(y1 - y0 + 1, dtype=np.int32)
-    for r in b[h <= 1.5 * med]:
-        cover[int(r[1]) - y0: int(r[3]) - y0] += 1
+    cover = row_cover(b[h <= 1.5 * med], y0, y1 - y0 + 1)
     filled = np.flatnonzero(cover > 0)
     if filled.size == 0:
         return [idx]
@@ -510,24 +516,16 @@ def row_cuts(b: np.ndarray, valley: float) -> list[tuple[int, int]]:
     if len(b) < 6 or (y1 - y0) < 2.5 * med:
         return []
     n = y1 - y0
-    cover = np.zeros(n, dtype=np.int32)
-    for r in b[h <= 1.5 * med]:
-        cover[int(r[1]) - y0: int(r[3]) - y0] += 1
+    cover = row_cover(b[h <= 1.5 * med], y0, n)
     high = cover > valley * cover.max()
     edges = np.flatnonzero(np.diff(np.concatenate([[0], high.astype(np.int8), [0]])))
     rows = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 0.4 * med]
     if not rows:
         return []
-    stroke = np.zeros(n, dtype=np.int32)  # components on each row
-    glyph = np.zeros(n, dtype=np.int32)
-    large = np.zeros(n, dtype=np.int32)  # glyphs of a larger font
-    for r, hr in zip(b, h, strict=True):
-        lo, hi = int(r[1]) - y0, int(r[3]) - y0
-        (stroke if hr >= 2.2 * med else glyph)[lo: hi] += 1
-        if 1.5 * med < hr < 2.2 * med:
-            large[lo: hi] += 1
-    ok = (stroke > 0) & (glyph == 0)
-    keep = large >= 2  # a row of larger glyphs in a gap is no bridge: never cut away
+    tall = h >= 2.2 * med
+    ok = (row_cover(b[tall], y0, n) > 0) & (row_cover(b[~tall], y0, n) == 0)
+    # a row of larger glyphs in a gap is no bridge: never cut away
+    keep = row_cover(b[(h > 1.5 * med) & ~tall], y0, n) >= 2
     bounds = [0] + [v for s, e in rows for v in (s, e)] + [n]
     cuts: list[tuple[int, int]] = []
     for k in range(0, len(bounds), 2):
