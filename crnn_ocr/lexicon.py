@@ -43,7 +43,8 @@ LOOKALIKES = "[]|!"
 """Marks a thin letter of a worn or dot-matrix font reads as at a word's edge (``Tota]``, ``[otal``)."""
 _LOOKALIKE_LETTERS = "iltjf"
 """What such a mark may be instead (the case of the word decides between ``l``, ``I`` and ``L``)."""
-_WORD = re.compile(r"[\[\]|!]?[A-Za-z]+[\[\]|!]?")
+_MARK = f"[{re.escape(LOOKALIKES)}]?"
+_WORD = re.compile(f"{_MARK}[A-Za-z]+{_MARK}")
 
 
 @dataclass(frozen=True)

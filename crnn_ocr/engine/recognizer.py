@@ -200,6 +200,8 @@ class Recognizer:
         self._weights = weights if vertical else None
         self._latin_weights = latin if latin_weight < 1.0 and self._cjk.any() else None
         self._zero = self.charset.encode("0")[0] if "0" in self.charset else None
+        self._letter_o = np.zeros(n, dtype=bool)
+        self._letter_o[[self.charset.encode(c)[0] for c in "Oo" if c in self.charset]] = True
         self._ascii_twin = np.arange(n)
         for k in punct:
             twin = unicodedata.normalize("NFKC", self.charset.symbols[k - 1])
@@ -235,8 +237,8 @@ class Recognizer:
 
     def _zeros(self, dec: Decoded) -> Decoded:
         """``dec`` with the letters O that are zeros of a number read as zeros (:func:`zeros_in_numbers`)."""
-        if self._zero is None or not dec.labels:
-            return dec
+        if self._zero is None or not self._letter_o[np.asarray(dec.labels, dtype=np.int64)].any():
+            return dec  # most lines hold no letter O: not worth decoding the text for
         text = self.charset.decode(dec.labels)
         if len(text) != len(dec.labels):
             return dec
