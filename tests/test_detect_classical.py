@@ -332,3 +332,23 @@ def test_faint_print() -> None:
     gray, true = render_page(PAGE, fg=175, bg=230)
     recall, _ = recall_precision([ln.quad for ln in ClassicalDetector()(gray)], true)
     assert recall >= 0.85
+
+
+def test_row_cuts_take_the_page_text_height_under_broken_faint_glyphs() -> None:
+    intact = [[x, 0, x + 16, 24, 180] for x in (60, 80)]
+    pieces = [[x, y, x + 8, y + 4, 20] for x in (0, 10, 30) for y in (0, 7, 14, 20)]  # a faded 5 and 3
+    line = np.array(intact + pieces, dtype=np.float64)
+    assert row_cuts(line, 0.1) != [], "the fragments no longer fool the group's own median: tests nothing"
+    assert row_cuts(line, 0.1, text_height=22.0) == []
+
+
+def test_faded_print_broken_into_fragments_stays_one_line() -> None:
+    specs: list[Spec] = [("SUBTOTAL", 40, 20, 24, "en"), ("5.66 SR 0.34", 40, 70, 24, "en"),
+                         ("THANK YOU", 40, 120, 24, "en")]
+    gray, true = render_page(specs, size=(420, 170))
+    x0, y0, x1, y1 = true[1][:, 0].min(), true[1][:, 1].min(), true[1][:, 0].max(), true[1][:, 1].max()
+    for y in range(int(y0) + 5, int(y1) - 2, 6):  # the first glyphs worn to horizontal fragments
+        gray[y, int(x0): int(x0 + 0.25 * (x1 - x0))] = 245
+    found = ClassicalDetector(deskew=False)(gray)
+    recall, precision = recall_precision([ln.quad for ln in found], true)
+    assert recall == 1.0 and precision == 1.0

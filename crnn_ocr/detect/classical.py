@@ -499,7 +499,7 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
     return _Glyphs(boxes, mean_contrast, blocks, groups)
 
 
-def row_cuts(b: np.ndarray, valley: float) -> list[tuple[int, int]]:
+def row_cuts(b: np.ndarray, valley: float, text_height: float = 0.0) -> list[tuple[int, int]]:
     """Strips ``(first, last)`` of rows at which a group several text rows tall is cut between its rows.
 
     The text rows are the runs of rows covered by more than ``valley`` times the busiest row's ordinary
@@ -509,9 +509,13 @@ def row_cuts(b: np.ndarray, valley: float) -> list[tuple[int, int]]:
     row of larger glyphs in it), so a stroke across or around the rows is left in row-sized pieces and
     none of it, nor the fragments beside it, stays in the gap to bridge the rows; above the first row and
     below the last, one cut next to the row. Empty when the group is one line (its span under 2.5 glyph heights).
+
+    The glyph height is the group's median component height, but never below ``text_height`` (the
+    page's): faint print breaks into stroke fragments, whose small median would make the intact glyphs
+    of the same line look like strokes across several rows.
     """
     h = b[:, 3] - b[:, 1]
-    med = float(np.median(h))
+    med = max(float(np.median(h)), text_height)
     y0, y1 = int(b[:, 1].min()), int(b[:, 3].max())
     if len(b) < 6 or (y1 - y0) < 2.5 * med:
         return []
@@ -558,8 +562,11 @@ def cut_tall_groups(ink: np.ndarray, contrast: np.ndarray, found: _Glyphs, cfg: 
     original = ink
     for _ in range(3):  # a cut can leave a group that is still several rows tall
         b = found.boxes
+        if not len(b):
+            break
+        hmed = typical_height(b, cfg.min_height, ink.shape[0])
         cuts = [(top, bottom, int(b[g, 0].min()), int(b[g, 2].max())) for g in found.groups
-                for top, bottom in row_cuts(b[g], cfg.cut_valley)]
+                for top, bottom in row_cuts(b[g], cfg.cut_valley, hmed)]
         cuts = [c for c in cuts if ink[c[0]: c[1] + 1, c[2]: c[3]].any()]
         if not cuts:
             break
