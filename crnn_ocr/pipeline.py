@@ -146,10 +146,11 @@ class OCR:
         crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
         quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
         if self.upright_check:
-            both = self.recognizer(list(crops) + [np.ascontiguousarray(np.rot90(c, 2)) for c in crops], alphabet,
-                                   lexicon)
+            turned = [np.ascontiguousarray(np.rot90(c, 2)) for c in crops]
+            both = self.recognizer(list(crops) + turned, alphabet, lexicon)
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
+                flipped = self._reread_display(turned, flipped, alphabet, lexicon)
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
                                       list(lines)[::-1], list(tall)[::-1], turned=True)
         else:

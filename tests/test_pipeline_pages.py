@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -251,3 +252,29 @@ def test_vertical_chinese_columns_are_read_turned_and_right_to_left() -> None:
     assert len(lines) == 2 and all(ln.extra.get("vertical") for ln in lines)
     assert all(c.shape[1] > 2 * c.shape[0] for c in rec.calls[0])  # crops turned to read left to right
     assert lines[0].box[0][0] > lines[1].box[0][0]  # type: ignore[index]  # the right column first
+
+
+class UprightAspectRecognizer(AspectRecognizer):
+    """As :class:`AspectRecognizer`, and half as sure of a crop whose ink sits low (T-shaped text upside down)."""
+
+    def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
+                 lexicon: bool = True) -> list[LineResult]:
+        out = super().__call__(images, alphabet, lexicon)
+        for k, img in enumerate(images):
+            ink = 255.0 - img.astype(np.float64)
+            h = img.shape[0]
+            if ink[: h // 2].sum() < ink[h - h // 2:].sum():
+                out[k] = replace(out[k], confidence=out[k].confidence / 2)
+        return out
+
+
+def test_upright_check_also_rereads_display_type_either_way_up() -> None:
+    specs = [("TTTTT TTTTTT TTT", 40, 20, 22, "en"), ("TTTT", 40, 70, 60, "en"), ("TTTTTT TTT", 40, 160, 22, "en")]
+    page, _ = render_page(specs, size=(600, 210))
+    for image, turned in ((page, False), (np.ascontiguousarray(page[::-1, ::-1]), True)):
+        rec = UprightAspectRecognizer(min_aspect=3.0)  # the display line's crop is about 2.5 times wider than tall
+        lines = OCR(recognizer=rec, upright_check=True)(image)  # type: ignore[arg-type]
+        assert len(lines) == 3 and all(bool(ln.extra.get("rotated_180")) == turned for ln in lines)
+        assert len(rec.calls) == 2 and len(rec.calls[1]) == 1  # both ways up, then the display line stretched
+        h, w = rec.calls[1][0]
+        assert [ln.text for ln in lines][1] == f"{w}x{h}" and lines[1].confidence > 0.9
