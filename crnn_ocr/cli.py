@@ -609,12 +609,15 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")],
     ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Export the EMA weights when present.")] = True,
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 17,
+    edge_margin: Annotated[float | None, typer.Option(
+        help="Background added at a line's clean sides before reading, in line heights, written into the model's "
+             "preprocessing (default: the checkpoint's).")] = None,
 ) -> None:
     """Export a checkpoint to a self-describing ONNX model and check it against PyTorch."""
     from crnn_ocr.export.onnx import export_checkpoint
 
     try:
-        rep = export_checkpoint(checkpoint, out, use_ema=ema, opset=opset)
+        rep = export_checkpoint(checkpoint, out, use_ema=ema, opset=opset, edge_margin=edge_margin)
     except (FileNotFoundError, ValueError, AssertionError) as e:
         fail(str(e))
     print(f"wrote {rep.path} ({rep.size_bytes / 2**20:.2f} MiB, opset {rep.opset}, "

@@ -3,7 +3,8 @@
 One :class:`PreprocessConfig` travels with every checkpoint and exported model, so a model is always fed
 exactly what it was trained on. The chain is: decode (path / bytes / ndarray / PIL, any bit depth or
 channel count) -> gray uint8 -> optional enhancement steps -> polarity (dark text on light background) ->
-resize to ``height`` keeping the aspect ratio -> normalise -> pad on the right to a width bucket with the
+resize to ``height`` keeping the aspect ratio -> normalise -> (at inference, background margins at the
+clean ends of the line, the model's ``edge_margin``) -> pad on the right to a width bucket with the
 background value. Text is never cut off: a line wider than ``max_width`` is squeezed horizontally, not
 truncated.
 """
@@ -42,6 +43,9 @@ class PreprocessConfig:
         clahe: contrast-limited histogram equalisation (for low contrast photos).
         denoise: fastNlMeans denoising (for noisy scans; slow).
         adaptive_threshold: binarise with a local threshold (for shadows and uneven light).
+        edge_margin: background added at each clean side of a line before it is read, in line heights
+            (:func:`paper_margins`; 0: none). An inference setting of a model, written at export: training
+            lines are never margined (their crops have margins of their own).
     """
 
     height: int = 32
@@ -54,6 +58,7 @@ class PreprocessConfig:
     clahe: bool = False
     denoise: bool = False
     adaptive_threshold: bool = False
+    edge_margin: float = 0.0
 
     def to_json(self) -> str:
         """Compact JSON for metadata."""
@@ -262,6 +267,37 @@ def pad_batch(lines: Sequence[np.ndarray], cfg: PreprocessConfig) -> tuple[np.nd
         batch[i, 0, :, :w] = ln
         batch[i, 0, :, w:] = background_value(ln)
     return batch, widths
+
+
+EDGE_MARGIN = 0.4
+"""The bundled model's ``edge_margin``: crops cut close to the text (detector or labelled boxes, a user's
+tight crop) read worse than the padded crops most of its training lines are. With it, 209 real receipt and
+screenshot lines went from 85.6% to 88.0% correct and 129 Chinese ones from 92.2% to 93.8%, and 1,000
+synthetic lines of the training mix from 67.9% to 67.8%. A side where ink reaches the edge gets none:
+paper beside a cut-off rule, border or neighbouring glyph makes it a lone mark, read as ``[`` or ``「``.
+"""
+
+
+def paper_margins(line: np.ndarray, fraction: float = EDGE_MARGIN) -> tuple[np.ndarray, int]:
+    """A normalised dark-on-light line with background added at its clean sides, and the columns added left.
+
+    ``fraction`` of the line's height is added on each side whose outer columns (a tenth of the height)
+    hold no ink, ink being darker than halfway from the background to the darkest pixels.
+    """
+    h, w = line.shape
+    m = int(round(fraction * h))
+    if m <= 0 or w == 0:
+        return line, 0
+    lo, bg = (float(v) for v in np.percentile(line, (2, 90)))
+    ink = line < bg - 0.5 * (bg - lo)
+    strip = max(1, h // 10)
+    left = 0 if ink[:, :strip].any() else m
+    right = 0 if ink[:, -strip:].any() else m
+    if not (left or right):
+        return line, 0
+    out = np.full((h, w + left + right), bg, dtype=line.dtype)
+    out[:, left: left + w] = line
+    return out, left
 
 
 def background_value(line: np.ndarray) -> float:

@@ -121,6 +121,7 @@ def finish() -> None:
     """Stop, compact, export, quantise, evaluate and log."""
     import torch
 
+    from crnn_ocr.preprocess import EDGE_MARGIN
     from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint
 
     stop()
@@ -128,7 +129,7 @@ def finish() -> None:
     COMMITTED.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(compact(ckpt), COMMITTED)
     fp32 = RUN / "crnn_lite.onnx"
-    run("export", str(RUN / "last.pt"), "-o", str(fp32))
+    run("export", str(RUN / "last.pt"), "-o", str(fp32), "--edge-margin", str(EDGE_MARGIN))
     BUNDLED.parent.mkdir(parents=True, exist_ok=True)
     run("quantize", str(fp32), "-o", str(BUNDLED))
     BUNDLED.with_name(BUNDLED.name + ".sha256").write_text(

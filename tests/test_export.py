@@ -105,6 +105,17 @@ def test_metadata_round_trip_with_a_small_charset(exported):
     assert set("".join(texts)) <= set(SMALL.symbols) | {" "}
 
 
+def test_export_writes_the_edge_margin_the_recogniser_then_uses(exported, tmp_path):
+    ckpt, out, _ = exported
+    assert Recognizer(out, threads=1).edge_margin == 0.0  # the checkpoint's own: none
+    margined = tmp_path / "margined.onnx"
+    res = CliRunner().invoke(app, ["export", str(ckpt), "-o", str(margined), "--edge-margin", "0.4"])
+    assert res.exit_code == 0, res.output
+    rec = Recognizer(margined, threads=1)
+    assert rec.meta.preprocess.edge_margin == 0.4 and rec.edge_margin == 0.4
+    assert Recognizer(margined, threads=1, edge_margin=0.0).edge_margin == 0.0
+
+
 def test_metadata_is_replaced_not_duplicated(exported):
     _, out, _ = exported
     proto = onnx.load(str(out))

@@ -1,4 +1,5 @@
 import io
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from crnn_ocr.preprocess import (
     load_gray,
     pad_batch,
     padded_width,
+    paper_margins,
     prepare_line,
     width_buckets,
 )
@@ -151,3 +153,23 @@ def test_config_round_trip_and_unknown_keys():
 def test_optional_steps_run(zh_line, step):
     out = prepare_line(zh_line, CFG.with_steps([step]))
     assert out.shape[0] == 32 and np.isfinite(out).all()
+
+
+def test_paper_margins_go_only_where_the_edge_is_paper():
+    line = np.full((32, 100), 1.0, dtype=np.float32)
+    line[8:24, 20:80] = -1.0  # ink clear of both ends
+    out, left = paper_margins(line, 0.4)
+    assert left == 13 and out.shape == (32, 126)
+    assert np.array_equal(out[:, 13:113], line) and np.all(out[:, :13] == 1.0) and np.all(out[:, 113:] == 1.0)
+    touching = line.copy()
+    touching[4:28, 0:3] = -1.0  # a rule or a cut glyph at the left edge: a margin would make it a lone mark
+    out, left = paper_margins(touching, 0.4)
+    assert left == 0 and out.shape == (32, 113) and np.array_equal(out[:, :100], touching)
+    assert paper_margins(line, 0.0) == (line, 0)
+
+
+def test_old_metadata_without_an_edge_margin_reads_as_none():
+    d = PreprocessConfig(height=48, edge_margin=0.4)
+    assert PreprocessConfig.from_json(d.to_json()) == d
+    old = {k: v for k, v in json.loads(d.to_json()).items() if k != "edge_margin"}
+    assert PreprocessConfig.from_dict(old).edge_margin == 0.0

@@ -41,6 +41,25 @@ def test_char_spans_are_in_source_pixels(rec):
     assert res.to_dict()["text"] == res.text
 
 
+def test_edge_margins_leave_char_spans_in_source_pixels(tiny_onnx):
+    line = render_line("12.50 TOTAL", font_size=28, height=40, lang="en")
+    img = np.full((40, line.shape[1] + 80), 255, dtype=np.uint8)
+    img[:, 40: 40 + line.shape[1]] = line  # paper at both ends: margins are added
+    plain = Recognizer(tiny_onnx, threads=1, edge_margin=0.0)([img])[0]
+    # 12 model pixels a side, three whole frames of the stride-4 test model: the same frames come out, later
+    margined = Recognizer(tiny_onnx, threads=1, edge_margin=0.375)([img])[0]
+    assert plain.chars, "a random model still emits characters"
+    def inside(chars):  # not read off the paper at the ends (or the added margins)
+        return [c for c in chars if c.x0 > 0 and c.x1 < img.shape[1]]
+
+    assert [c.char for c in inside(margined.chars)] == [c.char for c in inside(plain.chars)]
+    assert all(0 <= c.x0 < c.x1 <= img.shape[1] + 1e-6 for c in margined.chars)
+    pairs = zip(inside(margined.chars), inside(plain.chars), strict=True)
+    assert all(a.x0 == pytest.approx(b.x0) and a.x1 == pytest.approx(b.x1) for a, b in pairs)
+    with pytest.raises(ValueError, match="edge_margin"):
+        Recognizer(tiny_onnx, threads=1, edge_margin=-1.0)
+
+
 def test_metadata_decides_the_charset(tmp_path, zh_line):
     small = Charset(tuple("0123456789"))
     model = make_tiny_onnx(tmp_path / "digits.onnx", charset=small)

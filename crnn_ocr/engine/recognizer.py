@@ -16,7 +16,14 @@ import numpy as np
 from crnn_ocr.ctc import Decoded, greedy_decode
 from crnn_ocr.engine.session import Backend, OrtBackend
 from crnn_ocr.lexicon import MARGIN, Lexicon, bundled_lexicon, correct_words
-from crnn_ocr.preprocess import ImageInput, PreprocessConfig, pad_batch, prepare_line, width_buckets
+from crnn_ocr.preprocess import (
+    ImageInput,
+    PreprocessConfig,
+    pad_batch,
+    paper_margins,
+    prepare_line,
+    width_buckets,
+)
 from crnn_ocr.results import CharResult, LineResult
 
 BUNDLED_MODEL = "crnn_lite.int8.onnx"
@@ -134,6 +141,9 @@ class Recognizer:
             reads.
         lexicon_margin: natural-log odds a lexicon word may lose by to the model's reading
             (:data:`~crnn_ocr.lexicon.MARGIN`).
+        edge_margin: background added at each clean side of a line before it is read, in line heights
+            (:func:`~crnn_ocr.preprocess.paper_margins`); ``None``: the model's own (its preprocessing
+            metadata, :data:`~crnn_ocr.preprocess.EDGE_MARGIN` for the bundled model); 0: none.
 
     >>> rec = Recognizer()                                 # doctest: +SKIP
     >>> [r.text for r in rec(["line.png", image_array])]   # doctest: +SKIP
@@ -149,6 +159,7 @@ class Recognizer:
         latin_context_weight: float = LATIN_CONTEXT_WEIGHT,
         lexicon: Lexicon | Literal["bundled"] | bool | None = "bundled",
         lexicon_margin: float = MARGIN,
+        edge_margin: float | None = None,
     ) -> None:
         if model is None:
             model = bundled_model_path()
@@ -170,6 +181,10 @@ class Recognizer:
             lexicon = "bundled" if lexicon else None
         self.lexicon = bundled_lexicon() if lexicon == "bundled" else lexicon
         self.lexicon_margin = float(lexicon_margin)
+        edge_margin = self.config.edge_margin if edge_margin is None else edge_margin
+        if edge_margin < 0.0:
+            raise ValueError(f"edge_margin must not be negative, got {edge_margin}")
+        self.edge_margin = float(edge_margin)
         self._alphabets: dict[str, np.ndarray] = {}
         self._alphabet_lock = threading.Lock()
         self.alphabet = alphabet
@@ -346,6 +361,8 @@ class Recognizer:
         """
         allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
         use_lexicon = lexicons if lexicons is not None else [True] * len(lines)
+        widths = [float(ln.shape[1]) for ln in lines]
+        lines, lefts = zip(*(paper_margins(ln, self.edge_margin) for ln in lines), strict=True) if lines else ((), ())
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
         probs: list[np.ndarray | None] = [None] * len(pieces)
         stride = 0.0
@@ -363,10 +380,10 @@ class Recognizer:
                 parts.append(self._kept_frames(probs[k], pieces[k], ln.shape[1], stride))
                 k += 1
             line_probs = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            w = float(ln.shape[1])
+            w = widths[i]
             src_w = float(source_widths[i]) if source_widths is not None else w
             dec = self.decode(line_probs, allowed[i], use_lexicon[i])
-            results.append(self._to_result(dec, stride * src_w / w, src_w))
+            results.append(self._to_result(dec, stride * src_w / w, src_w, lefts[i] * src_w / w))
         return results
 
     def _windows(self, width: int) -> list[tuple[int, int]]:
@@ -394,10 +411,13 @@ class Recognizer:
         hi = len(probs) if b >= width else len(probs) - round(WINDOW_OVERLAP / 2 / stride)
         return probs[lo:hi]
 
-    def _to_result(self, dec: Decoded, px_per_frame: float, width: float) -> LineResult:
+    def _to_result(self, dec: Decoded, px_per_frame: float, width: float, offset: float = 0.0) -> LineResult:
+        """The decoded line with character extents in source pixels (``offset``: the margin added on the left)."""
+        def x(v: float) -> float:
+            return min(width, max(0.0, v - offset))
+
         chars = tuple(
-            CharResult(self.charset.decode([c]), float(p), min(width, t0 * px_per_frame),
-                       min(width, (t1 + 1) * px_per_frame))
+            CharResult(self.charset.decode([c]), float(p), x(t0 * px_per_frame), x((t1 + 1) * px_per_frame))
             for c, p, (t0, t1) in zip(dec.labels, dec.char_probs, dec.spans, strict=True)
         )
         text = "".join(c.char for c in chars)

@@ -131,7 +131,8 @@ def parity(onnx_path: str | Path, model: CRNN, height: int, widths: tuple[int, .
 
 
 def export_checkpoint(ckpt_path: str | Path, out: str | Path, use_ema: bool = True, opset: int = MIN_OPSET,
-                      simplify: bool = True, tolerance: float = 1e-3) -> ExportReport:
+                      simplify: bool = True, tolerance: float = 1e-3, edge_margin: float | None = None,
+                      ) -> ExportReport:
     """Export a training checkpoint to ``out`` and verify it against PyTorch.
 
     Args:
@@ -141,6 +142,8 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, use_ema: bool = Tr
         opset: ONNX opset (>= 17).
         simplify: run onnxslim over the graph.
         tolerance: largest accepted max-abs difference of probabilities; above it the export fails.
+        edge_margin: the model's inference margin (``PreprocessConfig.edge_margin``) to write into its
+            metadata; ``None`` keeps the checkpoint's.
 
     Returns:
         sizes and parity figures.
@@ -153,6 +156,10 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, use_ema: bool = Tr
     ema = bool(use_ema and ckpt.get("ema") is not None)
     model = model_from_checkpoint(ckpt, use_ema=ema)
     meta = meta_of(ckpt)
+    if edge_margin is not None:
+        if edge_margin < 0:
+            raise ValueError(f"edge_margin must not be negative, got {edge_margin}")
+        meta = replace(meta, preprocess=replace(meta.preprocess, edge_margin=float(edge_margin)))
     meta = replace(meta, extra={**meta.extra, "weights": "ema" if ema else "raw", "opset": opset,
                                 "source": Path(ckpt_path).name})
     proto = to_onnx_proto(model, meta, opset=opset, simplify=simplify)
