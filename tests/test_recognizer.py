@@ -205,3 +205,19 @@ def test_decode_reads_zeros_in_numbers_unless_an_alphabet_is_given(tmp_path):
     assert small.decode(dec.labels) == "RM0.5"
     assert dec.char_probs[2] == pytest.approx(0.8)
     assert small.decode(rec.decode(frame_probs(small, frames), rec.allowed_classes("RMO0.5")).labels) == "RMO.5"
+
+
+def test_a_lone_greek_homoglyph_reads_as_latin_but_greek_words_stay(tmp_path):
+    small = Charset(tuple("AΑ类ΔΒBβ"))
+    rec = Recognizer(make_tiny_onnx(tmp_path / "greek.onnx", charset=small), threads=1, lexicon=None)
+
+    def read(text: str) -> str:
+        frames = [f for ch in text for f in ({ch: 0.9}, {})]
+        return small.decode(rec.decode(frame_probs(small, frames)).labels)
+
+    assert read("Α类") == "A类"                # Greek capital alpha: only context tells it from a Latin A
+    assert read("ΑΒ类") == "AB类"
+    assert read("ΑΔ") == "ΑΔ"                  # with a Greek letter of its own: Greek text
+    assert read("ΑΒΑ") == "ΑΒΑ"                # three Greek letters make a Greek word
+    alphabet = rec.allowed_classes("AΑ类")
+    assert small.decode(rec.decode(frame_probs(small, [{"Α": 0.9}]), alphabet).labels) == "Α"  # an alphabet rules

@@ -51,6 +51,12 @@ LATIN_CONTEXT_SURE = 0.5
 """A CJK letter read at least this confidently makes the line CJK (or mixed) text, which keeps its
 full-width punctuation."""
 
+LATIN_HOMOGLYPHS = {"Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+                    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ο": "o"}
+"""Greek letters drawn exactly as Latin ones: the model can only tell them apart by context."""
+HOMOGLYPH_MAX = 2
+"""Most Greek letters a line may hold for its Greek homoglyphs to be read as Latin: a Greek word has more."""
+
 
 _NUMERIC_MARKS = ".,"
 """Separators inside a number (``0.50``, ``1,000``)."""
@@ -217,6 +223,13 @@ class Recognizer:
         self._zero = self.charset.encode("0")[0] if "0" in self.charset else None
         self._letter_o = np.zeros(n, dtype=bool)
         self._letter_o[[self.charset.encode(c)[0] for c in "Oo" if c in self.charset]] = True
+        self._greek = np.zeros(n, dtype=bool)
+        self._greek[[i + 1 for i, ch in enumerate(self.charset.symbols)
+                     if unicodedata.name(ch, "").startswith("GREEK")]] = True
+        self._latin_twin = np.arange(n)
+        for greek, latin in LATIN_HOMOGLYPHS.items():
+            if greek in self.charset and latin in self.charset:
+                self._latin_twin[self.charset.encode(greek)[0]] = self.charset.encode(latin)[0]
         self._ascii_twin = np.arange(n)
         for k in punct:
             twin = unicodedata.normalize("NFKC", self.charset.symbols[k - 1])
@@ -250,6 +263,21 @@ class Recognizer:
             return dec  # digits alone (``1691；``) may be part of Chinese text
         return replace(dec, labels=tuple(int(c) for c in twins))
 
+    def _homoglyphs(self, dec: Decoded) -> Decoded:
+        """A lone Greek letter drawn as a Latin one read as the Latin letter (``Α类`` -> ``A类``).
+
+        Only in lines with at most :data:`HOMOGLYPH_MAX` Greek letters, all of them such homoglyphs: in the
+        Chinese and English text this model reads a lone ``Α`` is a Latin ``A``; Greek words stay Greek.
+        """
+        labels = np.asarray(dec.labels, dtype=np.int64)
+        greek = self._greek[labels] if len(labels) else labels.astype(bool)
+        if not greek.any() or int(greek.sum()) > HOMOGLYPH_MAX:
+            return dec
+        twins = self._latin_twin[labels]
+        if (twins[greek] == labels[greek]).any():
+            return dec  # a Greek letter of its own (``Δ``, ``σ``): Greek or mathematical text
+        return replace(dec, labels=tuple(int(c) for c in twins))
+
     def _zeros(self, dec: Decoded) -> Decoded:
         """``dec`` with the letters O that are zeros of a number read as zeros (:func:`zeros_in_numbers`)."""
         if self._zero is None or not self._letter_o[np.asarray(dec.labels, dtype=np.int64)].any():
@@ -271,7 +299,8 @@ class Recognizer:
         An alphabet (``allowed``) replaces the priors. Otherwise vertical forms are never read, and a line
         that reads as Latin script is decoded again with CJK punctuation and letters weighted down
         (``latin_context_weight``), so ``TOTAL : 12.50`` keeps its ASCII colon, and any full-width mark left
-        in it becomes its ASCII twin; a letter O inside a number is read as a zero (:func:`zeros_in_numbers`).
+        in it becomes its ASCII twin; a lone Greek letter drawn as a Latin one becomes that letter
+        (:meth:`_homoglyphs`); a letter O inside a number is read as a zero (:func:`zeros_in_numbers`).
         Then English words the lexicon lacks may become a lexicon word one letter away (``Totai`` ->
         ``Total``, ``Tota]`` -> ``Total``), unless ``lexicon`` is false or the recogniser has none.
         """
@@ -281,7 +310,7 @@ class Recognizer:
             dec = greedy_decode(probs, weights=self._weights)
             if self._latin_weights is not None and self.is_latin_context(dec):
                 dec = self._ascii_punctuation(greedy_decode(probs, weights=self._latin_weights))
-            dec = self._zeros(dec)
+            dec = self._zeros(self._homoglyphs(dec))
         if lexicon and self.lexicon is not None:
             dec = correct_words(probs, dec, self.charset, self.lexicon, self.lexicon_margin, allowed=allowed)
         return dec
