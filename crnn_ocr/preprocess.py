@@ -60,6 +60,10 @@ class PreprocessConfig:
     adaptive_threshold: bool = False
     edge_margin: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.edge_margin < 0.0:
+            raise ValueError(f"edge_margin must not be negative, got {self.edge_margin}")
+
     def to_json(self) -> str:
         """Compact JSON for metadata."""
         return json.dumps(asdict(self), sort_keys=True)

@@ -173,6 +173,8 @@ class Recognizer:
         self.meta = self.backend.meta
         self.charset = self.meta.charset
         self.config = self._merge(self.meta.preprocess, preprocess)
+        if edge_margin is not None:
+            self.config = replace(self.config, edge_margin=float(edge_margin))
         self.batch_size = max(1, int(batch_size))
         self._full_width = replace(self.config, max_width=max(self.config.max_width, MAX_LINE_WIDTH))
         self.max_columns = max(self.config.min_width, min(MAX_BATCH_COLUMNS,
@@ -187,10 +189,6 @@ class Recognizer:
             lexicon = "bundled" if lexicon else None
         self.lexicon = bundled_lexicon() if lexicon == "bundled" else lexicon
         self.lexicon_margin = float(lexicon_margin)
-        edge_margin = self.config.edge_margin if edge_margin is None else edge_margin
-        if edge_margin < 0.0:
-            raise ValueError(f"edge_margin must not be negative, got {edge_margin}")
-        self.edge_margin = float(edge_margin)
         self._alphabets: dict[str, np.ndarray] = {}
         self._alphabet_lock = threading.Lock()
         self.alphabet = alphabet
@@ -270,7 +268,7 @@ class Recognizer:
         Chinese and English text this model reads a lone ``Α`` is a Latin ``A``; Greek words stay Greek.
         """
         labels = np.asarray(dec.labels, dtype=np.int64)
-        greek = self._greek[labels] if len(labels) else labels.astype(bool)
+        greek = self._greek[labels]
         if not greek.any() or int(greek.sum()) > HOMOGLYPH_MAX:
             return dec
         twins = self._latin_twin[labels]
@@ -321,6 +319,11 @@ class Recognizer:
             return model_cfg
         steps = [s for s in ("clahe", "denoise", "adaptive_threshold") if getattr(override, s)]
         return model_cfg.only_steps(steps)
+
+    @property
+    def edge_margin(self) -> float:
+        """Background added at each clean end of a line before it is read, in line heights (the config's)."""
+        return self.config.edge_margin
 
     @property
     def name(self) -> str:

@@ -157,8 +157,6 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, use_ema: bool = Tr
     model = model_from_checkpoint(ckpt, use_ema=ema)
     meta = meta_of(ckpt)
     if edge_margin is not None:
-        if edge_margin < 0:
-            raise ValueError(f"edge_margin must not be negative, got {edge_margin}")
         meta = replace(meta, preprocess=replace(meta.preprocess, edge_margin=float(edge_margin)))
     meta = replace(meta, extra={**meta.extra, "weights": "ema" if ema else "raw", "opset": opset,
                                 "source": Path(ckpt_path).name})
