@@ -33,6 +33,11 @@ RULE_MARKS = frozenset("*-=_~.#+·－＝＊＿～—–")
 """Marks that page rules and frames are drawn with (``*****``, ``=====``, ``-.-.-.``)."""
 MIN_RULE = 5
 """Fewest marks in a line read as a rule (``***`` or ``--`` may be part of the text)."""
+SYMBOL_SHARE = 0.25
+"""A line whose letters and digits are at most this share of its characters reads as symbols (``"~~X∨>``)."""
+SYMBOL_CONFIDENCE = 0.8
+"""Least confidence a page line read as symbols needs: drawings, logos and handwriting misread as text
+come out as symbol soup, read unsurely; printed symbol lines (``(@ 6%)``, ``*** TEL ***``) read surely."""
 
 
 def is_rule(text: str) -> bool:
@@ -45,6 +50,19 @@ def is_rule(text: str) -> bool:
     t = text.replace(" ", "")
     marks = sum(c in RULE_MARKS for c in t)
     return marks >= MIN_RULE and (len(t) - marks) * 10 <= marks  # a misread mark in ten leaves a rule a rule
+
+
+def is_symbols(text: str) -> bool:
+    """Whether letters and digits (any script) are at most :data:`SYMBOL_SHARE` of a line's characters."""
+    t = text.replace(" ", "")
+    return bool(t) and sum(c.isalnum() for c in t) <= SYMBOL_SHARE * len(t)
+
+
+def confidence_floor(text: str, min_confidence: float) -> float:
+    """The confidence a page line needs to be kept: higher for symbol lines, unless all lines are kept."""
+    if min_confidence > 0.0 and is_symbols(text):
+        return max(min_confidence, SYMBOL_CONFIDENCE)
+    return min_confidence
 
 
 def full_box(width: int, height: int) -> Quad:
@@ -80,7 +98,8 @@ class OCR:
         keep_rules: keep lines that read as rules of marks only (``*****``, see :func:`is_rule`), which
             are dropped by default as page decoration; an image read as one line keeps them in any case.
         min_confidence: lines found on a page and read less confidently are dropped
-            (:data:`MIN_CONFIDENCE`; 0 keeps all); an image read as one line is always returned.
+            (:data:`MIN_CONFIDENCE`; lines read as symbols need :data:`SYMBOL_CONFIDENCE`; 0 keeps all);
+            an image read as one line is always returned.
         **detector_options: settings for a detector given by name (e.g. ``max_gap=2.0``).
 
     >>> ocr = OCR()                                   # doctest: +SKIP
@@ -139,7 +158,8 @@ class OCR:
                    lexicon: bool = True) -> list[LineResult]:
         """Recognise ordered lines of a gray page in one recogniser call.
 
-        Empty readings, rules of marks and lines read less confidently than ``min_confidence`` are dropped.
+        Empty readings, rules of marks and lines read less confidently than their floor
+        (:func:`confidence_floor`) are dropped.
         """
         if not lines:
             return []
@@ -184,7 +204,8 @@ class OCR:
                   tall: Sequence[bool], turned: bool) -> list[LineResult]:
         out = []
         for res, quad, ln, t in zip(results, quads, lines, tall, strict=True):
-            if not res.text or res.confidence < self.min_confidence or (not self.keep_rules and is_rule(res.text)):
+            if not res.text or res.confidence < confidence_floor(res.text, self.min_confidence) or \
+                    (not self.keep_rules and is_rule(res.text)):
                 continue
             extra = {"det_score": round(float(ln.score), 4)}
             if ln.vertical or t:

@@ -13,7 +13,17 @@ from test_detect_classical import render_page
 
 from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
 from crnn_ocr.engine.recognizer import Recognizer
-from crnn_ocr.pipeline import OCR, format_page, full_box, is_rule, load_pages, numbered_path, turn_tall
+from crnn_ocr.pipeline import (
+    OCR,
+    confidence_floor,
+    format_page,
+    full_box,
+    is_rule,
+    is_symbols,
+    load_pages,
+    numbered_path,
+    turn_tall,
+)
 from crnn_ocr.results import CharResult, LineResult
 
 LINES = [
@@ -108,6 +118,19 @@ def test_lines_read_with_little_confidence_are_dropped_from_pages_only() -> None
     assert [ln.text for ln in OCR(detector="none", recognizer=unsure)(page)] == ["squiggle"]  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="min_confidence"):
         OCR(recognizer=rec, min_confidence=1.5)  # type: ignore[arg-type]
+
+
+def test_symbol_lines_need_more_confidence_than_text_lines() -> None:
+    assert all(is_symbols(t) for t in ('"~~~X∨\\>', "▼~", "¥", "* * *", "(@ 6%)"))
+    assert not any(is_symbols(t) for t in ("(0 0%)", "¥88.00", "** TEL **", "第一行", "", "   "))
+    assert confidence_floor("~~>", 0.5) == 0.8 and confidence_floor("~~>", 0.9) == 0.9
+    assert confidence_floor("~~>", 0.0) == 0.0 and confidence_floor("Total", 0.5) == 0.5
+    page, _ = render_page(LINES, size=(700, 300))
+    rec = ScriptedRecognizer(["第一行", '"~~~X∨>', "(0 0%)", "(@ 6%)"], [0.9, 0.6, 0.6, 0.95])
+    assert [ln.text for ln in OCR(recognizer=rec)(page)] == ["第一行", "(0 0%)", "(@ 6%)"]  # type: ignore[arg-type]
+    assert len(OCR(recognizer=rec, min_confidence=0.0)(page)) == 4  # type: ignore[arg-type]
+    whole = OCR(detector="none", recognizer=ScriptedRecognizer(["~~>"], [0.3]))(page)  # type: ignore[arg-type]
+    assert [ln.text for ln in whole] == ["~~>"]
 
 
 class AspectRecognizer:
