@@ -11,7 +11,7 @@ from conftest import find_font
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.detect import as_quad, create_detector, crop_quad, list_detectors, quad_angle
-from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, row_cuts, split_rows
+from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, merge_bars, row_cuts, split_rows
 from crnn_ocr.detect.metrics import iou_matrix, match
 
 Spec = tuple[str, int, int, int, str]  # text, x, y, font px, lang
@@ -229,6 +229,15 @@ def test_row_cuts_leave_single_lines_and_larger_fonts_whole() -> None:
     cuts = row_cuts(rows, 0.1)
     # the stroke across three rows: away between the rows (never through the title), cut under the last
     assert cuts == [(20, 39), (76, 89), (110, 110)]
+
+
+def test_bars_of_a_glyph_merge_but_stroke_pieces_rows_apart_do_not() -> None:
+    er = np.array([[0, 0, 20, 3, 60], [0, 14, 20, 17, 60]], dtype=np.float64)  # 二, text height 22
+    pieces = np.array([[0, 0, 150, 5, 750], [0, 95, 150, 100, 750]], dtype=np.float64)  # a cut ring's arcs
+    contrast = np.ones(2)
+    assert len(merge_bars(er, contrast, 3 * 22)[0]) == 1
+    assert len(merge_bars(pieces, contrast)[0]) == 1, "no longer bars of one glyph by shape: tests nothing"
+    assert len(merge_bars(pieces, contrast, 3 * 22)[0]) == 2
 
 
 def test_a_barcode_is_not_text_and_does_not_join_the_line_above() -> None:

@@ -34,6 +34,8 @@ from crnn_ocr.detect.geometry import invert_affine, rotated_rect_quad, rotation_
 from crnn_ocr.preprocess import array_to_gray, is_light_on_dark
 
 POLARITIES = ("auto", "dark", "light")
+GLYPH_BARS = 3.0
+"""Tallest glyph made of separate bars (二, 三, =), in text heights: display type up to three times the body."""
 SNAP_DEG = 1.0
 """A line whose fitted angle is this close to the page skew takes the page skew (glyph centres wobble)."""
 
@@ -309,15 +311,18 @@ def stacked_bars(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         (union_h <= 1.2 * wn)
 
 
-def merge_bars(boxes: np.ndarray, contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def merge_bars(boxes: np.ndarray, contrast: np.ndarray, max_height: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
     """Join the separate bars of one glyph into one box, so that 二 is one glyph of full height.
 
-    Without this, the bars look like rows of their own to linking and projection splitting.
+    Without this, the bars look like rows of their own to linking and projection splitting. Bars whose
+    union would be taller than ``max_height`` are no glyph's (flat pieces of a stroke cut between rows:
+    joined into one box, they would bridge the rows again).
     """
     if len(boxes) < 2:
         return boxes, contrast
     i, j = candidate_pairs(boxes, 1.0)
-    ok = stacked_bars(boxes[i], boxes[j])
+    union_h = np.maximum(boxes[i, 3], boxes[j, 3]) - np.minimum(boxes[i, 1], boxes[j, 1])
+    ok = stacked_bars(boxes[i], boxes[j]) & (union_h <= max_height)
     if not ok.any():
         return boxes, contrast
     uf = UnionFind(len(boxes))
@@ -494,7 +499,7 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
     if inner:
         h, w = ink.shape
         keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
-    boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep])
+    boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep], GLYPH_BARS * hmed0)
     groups = group_lines(boxes, cfg.max_gap) if len(boxes) else []
     return _Glyphs(boxes, mean_contrast, blocks, groups)
 
