@@ -11,7 +11,14 @@ from conftest import find_font
 from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.detect import as_quad, create_detector, crop_quad, list_detectors, quad_angle
-from crnn_ocr.detect.classical import ClassicalConfig, ClassicalDetector, merge_bars, row_cuts, split_rows
+from crnn_ocr.detect.classical import (
+    ClassicalConfig,
+    ClassicalDetector,
+    merge_bars,
+    row_cuts,
+    split_rows,
+    straight_share,
+)
 from crnn_ocr.detect.metrics import iou_matrix, match
 
 Spec = tuple[str, int, int, int, str]  # text, x, y, font px, lang
@@ -218,6 +225,53 @@ def test_handwriting_across_printed_rows_is_cut_between_them() -> None:
     assert r1 >= 0.8 and p1 >= 0.8  # pieces of the strokes that hold no print are dropped
     tallest = max(float(np.ptp(ln.quad[:, 1])) for ln in after)
     assert tallest < 2 * 24
+
+
+def test_frames_and_grids_are_straight_at_any_angle_rings_and_loops_are_not() -> None:
+    import cv2
+
+    def share(draw: Callable[[np.ndarray], None]) -> float:
+        mask = np.zeros((300, 500), np.uint8)
+        draw(mask)
+        return straight_share(mask, np.array([0, 0, 500, 300, 0]))
+
+    def grid(m: np.ndarray) -> None:
+        sheet = np.zeros_like(m)
+        for y in range(40, 261, 44):
+            cv2.line(sheet, (40, y), (460, y), 1, 2)
+        for x in (40, 180, 320, 460):
+            cv2.line(sheet, (x, 40), (x, 260), 1, 2)
+        rot = cv2.getRotationMatrix2D((250, 150), 8, 1.0)
+        m[:] = cv2.warpAffine(sheet, rot, (500, 300), flags=cv2.INTER_NEAREST)
+
+    def loops(m: np.ndarray) -> None:
+        t = np.linspace(0, 6 * np.pi, 400)
+        pts = np.stack([60 + 60 * t / np.pi + 40 * np.cos(t), 150 + 90 * np.sin(t)], axis=1)
+        cv2.polylines(m, [pts.astype(np.int32)], False, 1, 3)
+
+    assert share(lambda m: cv2.rectangle(m, (20, 20), (480, 280), 1, 2)) > 0.9
+    assert share(grid) > 0.8
+    assert share(lambda m: cv2.ellipse(m, (250, 150), (200, 80), 0, 0, 360, 1, 3)) < 0.5
+    assert share(loops) < 0.5
+
+
+def ringed_page() -> tuple[np.ndarray, list[np.ndarray]]:
+    """Printed rows with a ring drawn around three of them, frame-sized and touching their print."""
+    import cv2
+
+    gray, true = render_page(SIGNED, size=(560, 240))
+    cv2.ellipse(gray, (245, 116), (215, 62), 0, 0, 360, 30, 3)
+    return gray, true
+
+
+def test_a_ring_around_printed_rows_is_cut_not_dropped_with_the_print() -> None:
+    gray, true = ringed_page()
+    kept = ClassicalDetector()(gray)
+    dropped = ClassicalDetector(cut_tall=False)(gray)
+    r0, _ = recall_precision([ln.quad for ln in dropped], true)
+    r1, p1 = recall_precision([ln.quad for ln in kept], true)
+    assert r0 <= 0.6, "the ring no longer takes print with it: the test page tests nothing"
+    assert r1 >= 0.8 and p1 >= 0.6  # the print under the ring's top arc goes with the arc
 
 
 def test_row_cuts_leave_single_lines_and_larger_fonts_whole() -> None:

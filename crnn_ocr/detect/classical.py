@@ -7,7 +7,9 @@ Steps, each a small function:
    background by a contrast threshold (Otsu on the difference, with floors: a fixed one and three times
    the median contrast, the paper's own mottling). Light-on-dark pages are inverted first.
 2. **Components**: connected components, without specks, table rules, frames, solid blocks and
-   components far larger than the text in both directions (the desk around a photographed page).
+   components far larger than the text in both directions (the desk around a photographed page). Large
+   sparse strokes that are not straight (a ring around an amount, a scribble across the print) stay:
+   they hold the glyphs they touch, and step 4 cuts them between the rows.
 3. **Lines**: components are linked when they sit side by side on one line (vertical overlap, horizontal
    gap at most ``max_gap`` text heights: wide receipt gaps such as ``TOTAL        12.50`` split the line,
    as line-level ground truth does) or are stacked parts of one glyph (i-dots, 二). Chinese characters
@@ -16,7 +18,8 @@ Steps, each a small function:
    at the empty rows of its horizontal projection.
 5. **Quads**: a rectangle at the line's fitted angle (or the page skew for short words), padded.
 6. **Deskew**: when the lines agree on a skew, the page is turned upright, detected again and the quads
-   are mapped back, so projection and grouping work on level text.
+   are mapped back, so projection and grouping work on level text. Lines holding pieces of a cut
+   stroke follow the pen, not the print, and have no vote.
 7. **Vertical lines**: stacks of single glyphs become one vertical line whose quad reads top to bottom.
 """
 
@@ -36,6 +39,8 @@ from crnn_ocr.preprocess import array_to_gray, is_light_on_dark
 POLARITIES = ("auto", "dark", "light")
 GLYPH_BARS = 3.0
 """Tallest glyph made of separate bars (二, 三, =), in text heights: display type up to three times the body."""
+HOUGH_SIDE = 512
+"""Large components are judged straight or not on a copy at most this many pixels on a side."""
 SNAP_DEG = 1.0
 """A line whose fitted angle is this close to the page skew takes the page skew (glyph centres wobble)."""
 
@@ -56,7 +61,7 @@ class ClassicalConfig:
         min_skew: skew in degrees below which the page is left as it is.
         vertical: join stacks of single glyphs into vertical lines.
         cut_tall: cut the ink between the printed rows of a group several rows tall (handwriting,
-            stamps or rings drawn across the print join them).
+            stamps or rings drawn across the print join them); off, such strokes are dropped as frames.
         cut_valley: a row with at most this fraction of the busiest row's glyphs lies between text rows.
     """
 
@@ -136,8 +141,13 @@ def typical_height(boxes: np.ndarray, min_height: int, page_h: int) -> float:
     return float(np.median(h[ok])) if ok.any() else float(min_height)
 
 
-def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int]) -> np.ndarray:
-    """Mask of components that can be text: not specks, rules, frames, grids or solid blocks."""
+def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int],
+                strokes: np.ndarray | None = None) -> np.ndarray:
+    """Mask of components that can be text: not specks, rules, frames, grids or solid blocks.
+
+    ``strokes`` marks large components kept all the same (:func:`large_strokes`: handwriting over the
+    print, to be cut between the rows rather than dropped with the glyphs it touches).
+    """
     ph, pw = page_shape
     w, h, area = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 4]
     hmed = typical_height(boxes, min_height, ph)
@@ -149,7 +159,54 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int])
     touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
     edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
     huge = np.minimum(w, h) > 6 * hmed  # the desk around a photographed page, large stains: no glyph
-    return ~(speck | rule | frame | block | edge | huge)
+    spared = strokes if strokes is not None else np.zeros(len(boxes), dtype=bool)
+    return ~(speck | rule | block | edge | ((frame | huge) & ~spared))
+
+
+def straight_share(mask: np.ndarray, box: np.ndarray) -> float:
+    """Share of the largest blob's ink in ``box`` on long straight segments (near 1 for frames and grids).
+
+    Segments of a quarter of the blob's longer side or more (probabilistic Hough); straight stays
+    straight under rotation and perspective, so a photographed grid counts as one. Rings and scribbles
+    have few such pixels.
+    """
+    x0, y0, x1, y1 = box[:4].astype(int)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask[y0:y1, x0:x1]), connectivity=8)
+    if n < 2:
+        return 0.0
+    blob = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    scale = min(1.0, HOUGH_SIDE / max(blob.shape))
+    if scale < 1.0:  # straightness survives downscaling; the transform's cost does not
+        size = (max(1, round(blob.shape[1] * scale)), max(1, round(blob.shape[0] * scale)))
+        blob = (cv2.resize(blob * 255, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    length = max(blob.shape)
+    segments = cv2.HoughLinesP(blob, 1, np.pi / 360, threshold=max(10, length // 5),
+                               minLineLength=max(10, length // 4), maxLineGap=3)
+    if segments is None:
+        return 0.0
+    near = np.zeros_like(blob)
+    for xa, ya, xb, yb in segments.reshape(-1, 4):
+        cv2.line(near, (int(xa), int(ya)), (int(xb), int(yb)), 1, thickness=max(2, round(5 * scale)))
+    return float((blob & near).sum() / max(int(blob.sum()), 1))
+
+
+def large_strokes(mask: np.ndarray, boxes: np.ndarray, hmed: float, max_fill: float = 0.35,
+                  max_straight: float = 0.5) -> np.ndarray:
+    """Mask of handwriting-like components: large, sparse, not straight, clear of the page edge.
+
+    A ring drawn around an amount or a scribble across the print joins the glyphs it touches into one
+    component as large as a frame; dropped as a frame, it would take those glyphs with it. Kept, it is
+    cut between the printed rows with the rest of the ink (:func:`cut_tall_groups`). Frames and grids
+    are straight (:func:`straight_share`) and stay dropped.
+    """
+    h_img, w_img = mask.shape
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    fill = boxes[:, 4] / np.maximum(w * h, 1)
+    inside = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w_img) & (boxes[:, 3] < h_img)
+    out = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < max_fill) & inside
+    for k in np.flatnonzero(out):
+        out[k] = straight_share(mask, boxes[k]) < max_straight
+    return out
 
 
 def barcode_bars(boxes: np.ndarray, hmed: float, min_bars: int = 8) -> np.ndarray:
@@ -494,7 +551,8 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
         return _Glyphs(boxes, mean_contrast, np.zeros((0, 4)), [])
     hmed0 = typical_height(boxes, cfg.min_height, ink.shape[0])
     blocks = boxes[convex(ink, boxes, solid_areas(boxes, hmed0, cfg.min_height)), :4]
-    keep = keep_glyphs(boxes, cfg.min_height, ink.shape) & ~inside_any(boxes, blocks)
+    strokes = large_strokes(ink, boxes, hmed0) if cfg.cut_tall else None
+    keep = keep_glyphs(boxes, cfg.min_height, ink.shape, strokes) & ~inside_any(boxes, blocks)
     keep &= ~convex(ink, boxes, logos(boxes, hmed0)) & ~barcode_bars(boxes, hmed0)
     if inner:
         h, w = ink.shape
@@ -622,11 +680,12 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
         return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
     groups = [g for g in found.groups if _is_text(boxes[g], hmed, cfg.min_height)]
-    if scars is not None:
-        cut_piece = cut_pieces(boxes, scars)
-        groups = [g for g in groups if not cut_piece[g].all()]  # nothing but pieces of cut strokes
+    cut_piece = cut_pieces(boxes, scars) if scars is not None else np.zeros(len(boxes), dtype=bool)
+    groups = [g for g in groups if not cut_piece[g].all()]  # nothing but pieces of cut strokes
     fitted = [line_angle(boxes[g]) for g in groups]
-    angles = [(a, len(g)) for g, a in zip(groups, fitted, strict=True) if a is not None]
+    # only lines of print vote on the skew: a line holding pieces of handwriting follows the pen
+    angles = [(a, len(g)) for g, a in zip(groups, fitted, strict=True)
+              if a is not None and not cut_piece[g].any()]
     skew = _weighted_median([a for a, _ in angles], [n for _, n in angles]) if angles else 0.0
     skew = skew if abs(skew) >= cfg.min_skew else 0.0
     spans = np.array([[*boxes[g, :2].min(0), *boxes[g, 2:4].max(0)] for g in groups]) if groups \
