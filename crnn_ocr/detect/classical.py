@@ -141,6 +141,12 @@ def typical_height(boxes: np.ndarray, min_height: int, page_h: int) -> float:
     return float(np.median(h[ok])) if ok.any() else float(min_height)
 
 
+def touches_edge(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Mask of boxes reaching the border of an image of ``shape`` (height, width)."""
+    h, w = shape[:2]
+    return (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)
+
+
 def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int],
                 strokes: np.ndarray | None = None) -> np.ndarray:
     """Mask of components that can be text: not specks, rules, frames, grids or solid blocks.
@@ -156,8 +162,7 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int],
     rule = ((w >= 12 * h) & (w > 4 * hmed)) | ((h >= 10 * w) & (h > 1.5 * hmed))
     frame = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < 0.08)
     block = (w * h > 0.05 * ph * pw) & (fill > 0.5)
-    touches = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= pw) | (boxes[:, 3] >= ph)
-    edge = touches & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges and shadows along the border
+    edge = touches_edge(boxes, page_shape) & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges, border shadows
     huge = np.minimum(w, h) > 6 * hmed  # the desk around a photographed page, large stains: no glyph
     spared = strokes if strokes is not None else np.zeros(len(boxes), dtype=bool)
     return ~(speck | rule | block | edge | ((frame | huge) & ~spared))
@@ -199,11 +204,10 @@ def large_strokes(mask: np.ndarray, boxes: np.ndarray, hmed: float, max_fill: fl
     cut between the printed rows with the rest of the ink (:func:`cut_tall_groups`). Frames and grids
     are straight (:func:`straight_share`) and stay dropped.
     """
-    h_img, w_img = mask.shape
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     fill = boxes[:, 4] / np.maximum(w * h, 1)
-    inside = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w_img) & (boxes[:, 3] < h_img)
-    out = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < max_fill) & inside
+    out = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < max_fill) & \
+        ~touches_edge(boxes, mask.shape)
     for k in np.flatnonzero(out):
         out[k] = straight_share(mask, boxes[k]) < max_straight
     return out
@@ -555,8 +559,7 @@ def glyph_lines(ink: np.ndarray, contrast: np.ndarray, cfg: ClassicalConfig, inn
     keep = keep_glyphs(boxes, cfg.min_height, ink.shape, strokes) & ~inside_any(boxes, blocks)
     keep &= ~convex(ink, boxes, logos(boxes, hmed0)) & ~barcode_bars(boxes, hmed0)
     if inner:
-        h, w = ink.shape
-        keep &= (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
+        keep &= ~touches_edge(boxes, ink.shape)
     boxes, mean_contrast = merge_bars(boxes[keep], mean_contrast[keep], GLYPH_BARS * hmed0)
     groups = group_lines(boxes, cfg.max_gap) if len(boxes) else []
     return _Glyphs(boxes, mean_contrast, blocks, groups)
