@@ -35,6 +35,13 @@ MIN_RULE = 5
 """Fewest marks in a line read as a rule (``***`` or ``--`` may be part of the text)."""
 SYMBOL_SHARE = 0.25
 """A line whose letters and digits are at most this share of its characters reads as symbols (``"~~X∨>``)."""
+CROP_MARGIN = 0.0
+"""Background added at the clean ends of a detected line's crop before it is read, in line heights: a
+detector's box is padded already (the classical one by 0.15 of the ink's height on every side), and more
+paper on top of that costs accuracy. With the model's own margin (0.4) instead, the step-121,486 model's
+character F1 was 0.9675 on 12 real receipts and 0.9379 / 0.9792 / 0.9912 on synthetic pages with pen
+marks / of the usual mix / clean; with none, 0.9682 and 0.9393 / 0.9801 / 0.9920 (labelled boxes read as
+well either way). An image read as one line (a user's tight crop) still gets the model's margin."""
 SYMBOL_CONFIDENCE = 0.8
 """Least confidence a page line read as symbols needs: drawings, logos and handwriting misread as text
 come out as symbol soup, read unsurely; printed symbol lines (``(@ 6%)``, ``*** TEL ***``) read surely."""
@@ -97,6 +104,8 @@ class OCR:
             recogniser is more confident about (twice the recognition time; for upside-down scans).
         keep_rules: keep lines that read as rules of marks only (``*****``, see :func:`is_rule`), which
             are dropped by default as page decoration; an image read as one line keeps them in any case.
+        crop_margin: background added at the clean ends of detected crops (:data:`CROP_MARGIN`);
+            ``None``: the recogniser's own margin, for detectors whose boxes are cut tight to the ink.
         min_confidence: lines found on a page and read less confidently are dropped
             (:data:`MIN_CONFIDENCE`; lines read as symbols need :data:`SYMBOL_CONFIDENCE`; 0 keeps all);
             an image read as one line is always returned.
@@ -108,7 +117,7 @@ class OCR:
 
     def __init__(self, detector: str | Detector = "classical", recognizer: Recognizer | None = None,
                  upright_check: bool = False, keep_rules: bool = False, min_confidence: float = MIN_CONFIDENCE,
-                 **detector_options: Any) -> None:
+                 crop_margin: float | None = CROP_MARGIN, **detector_options: Any) -> None:
         if isinstance(detector, str):
             if detector == "none" and detector_options:
                 raise ValueError(f"detector 'none' takes no settings, got {sorted(detector_options)}")
@@ -123,6 +132,9 @@ class OCR:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
         self.min_confidence = float(min_confidence)
+        if crop_margin is not None and crop_margin < 0.0:
+            raise ValueError(f"crop_margin must not be negative, got {crop_margin}")
+        self.crop_margin = crop_margin
 
     @property
     def detector(self) -> str | Detector:
@@ -167,14 +179,14 @@ class OCR:
         quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
         if self.upright_check:
             turned = [np.ascontiguousarray(np.rot90(c, 2)) for c in crops]
-            both = self.recognizer(list(crops) + turned, alphabet, lexicon)
+            both = self.recognizer(list(crops) + turned, alphabet, lexicon, self.crop_margin)
             results, flipped = both[: len(crops)], both[len(crops):]
             if mean_confidence(flipped) > mean_confidence(results) + FLIP_MARGIN:
                 flipped = self._reread_display(turned, flipped, alphabet, lexicon)
                 return self._assemble(flipped[::-1], [np.roll(q, 2, axis=0) for q in quads][::-1],
                                       list(lines)[::-1], list(tall)[::-1], turned=True)
         else:
-            results = self.recognizer(list(crops), alphabet, lexicon)
+            results = self.recognizer(list(crops), alphabet, lexicon, self.crop_margin)
         results = self._reread_display(crops, results, alphabet, lexicon)
         return self._assemble(results, quads, list(lines), list(tall), turned=False)
 
@@ -194,7 +206,7 @@ class OCR:
         wide = [cv2.resize(crops[i], (max(1, round(crops[i].shape[1] * DISPLAY_STRETCH)), crops[i].shape[0]),
                            interpolation=cv2.INTER_LINEAR) for i in big]
         out = list(results)
-        for i, res in zip(big, self.recognizer(wide, alphabet, lexicon), strict=True):
+        for i, res in zip(big, self.recognizer(wide, alphabet, lexicon, self.crop_margin), strict=True):
             if res.confidence > out[i].confidence:
                 chars = tuple(replace(c, x0=c.x0 / DISPLAY_STRETCH, x1=c.x1 / DISPLAY_STRETCH) for c in res.chars)
                 out[i] = replace(res, chars=chars)

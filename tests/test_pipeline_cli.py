@@ -126,7 +126,7 @@ class _ReadsFixedText:
     def __init__(self, text: str) -> None:
         self.text, self.calls = text, []
 
-    def __call__(self, crops, alphabet=None, lexicon=True):
+    def __call__(self, crops, alphabet=None, lexicon=True, edge_margin=None):
         from crnn_ocr.results import LineResult
 
         self.calls.append(len(crops))

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image, ImageDraw
 from test_detect_classical import render_page
 
-from crnn_ocr.detect import DetectedLine, as_quad, polygon_iou
+from crnn_ocr.detect import DetectedLine, as_quad, crop_quad, polygon_iou
 from crnn_ocr.engine.recognizer import Recognizer
 from crnn_ocr.pipeline import (
+    CROP_MARGIN,
     OCR,
     confidence_floor,
     format_page,
@@ -40,10 +41,12 @@ class FakeRecognizer:
 
     def __init__(self) -> None:
         self.calls: list[list[np.ndarray]] = []
+        self.margins: list[float | None] = []
 
     def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
-                 lexicon: bool = True) -> list[LineResult]:
+                 lexicon: bool = True, edge_margin: float | None = None) -> list[LineResult]:
         self.calls.append(list(images))
+        self.margins.append(edge_margin)
         out = []
         for img in images:
             ink = 255.0 - img.astype(np.float64)
@@ -64,6 +67,27 @@ def test_page_lines_come_in_reading_order_with_page_boxes_from_one_recogniser_ca
         assert got.text == f"{crop.shape[1]}x{crop.shape[0]}"
         assert 0.0 <= got.extra["det_score"] <= 1.0
         assert "box" in got.to_dict()
+
+
+def test_detected_crops_get_the_page_margin_and_a_whole_image_the_recognisers_own() -> None:
+    page, _ = render_page(LINES, size=(700, 300))
+    for ocr, want in ((OCR(recognizer=FakeRecognizer()), CROP_MARGIN),  # type: ignore[arg-type]
+                      (OCR(recognizer=FakeRecognizer(), crop_margin=None), None),  # type: ignore[arg-type]
+                      (OCR(detector="none", recognizer=FakeRecognizer()), None)):  # type: ignore[arg-type]
+        ocr(page)
+        assert ocr.recognizer.margins == [want]
+    with pytest.raises(ValueError, match="crop_margin"):
+        OCR(recognizer=FakeRecognizer(), crop_margin=-0.5)  # type: ignore[arg-type]
+
+
+def test_page_crops_are_read_with_the_page_margin_not_the_models(tiny_onnx: Path) -> None:
+    page, _ = render_page(LINES, size=(700, 300))
+    ocr = OCR(recognizer=Recognizer(tiny_onnx, threads=1, edge_margin=0.4), min_confidence=0.0, crop_margin=0.0)
+    crops = [crop_quad(page, ln.quad) for ln in ocr.detect(page)]
+    want = [r.text for r in Recognizer(tiny_onnx, threads=1, edge_margin=0.0)(crops)]
+    margined = [r.text for r in Recognizer(tiny_onnx, threads=1, edge_margin=0.4)(crops)]
+    assert want != margined, "the margin changes what the test model reads"
+    assert [ln.text for ln in ocr(page)] == [t for t in want if t]
 
 
 def test_default_detector_is_classical_and_none_keeps_the_whole_image() -> None:
@@ -91,7 +115,7 @@ class ScriptedRecognizer:
         self.confidences = list(confidences or [0.9] * len(texts))
 
     def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
-                 lexicon: bool = True) -> list[LineResult]:
+                 lexicon: bool = True, edge_margin: float | None = None) -> list[LineResult]:
         return [LineResult(t, c) for t, c in zip(self.texts[: len(images)], self.confidences, strict=False)]
 
 
@@ -141,7 +165,7 @@ class AspectRecognizer:
         self.calls: list[list[tuple[int, int]]] = []
 
     def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
-                 lexicon: bool = True) -> list[LineResult]:
+                 lexicon: bool = True, edge_margin: float | None = None) -> list[LineResult]:
         self.calls.append([img.shape[:2] for img in images])
         out = []
         for img in images:
@@ -281,8 +305,8 @@ class UprightAspectRecognizer(AspectRecognizer):
     """As :class:`AspectRecognizer`, and half as sure of a crop whose ink sits low (T-shaped text upside down)."""
 
     def __call__(self, images: Sequence[np.ndarray], alphabet: str | None = None,
-                 lexicon: bool = True) -> list[LineResult]:
-        out = super().__call__(images, alphabet, lexicon)
+                 lexicon: bool = True, edge_margin: float | None = None) -> list[LineResult]:
+        out = super().__call__(images, alphabet, lexicon, edge_margin)
         for k, img in enumerate(images):
             ink = 255.0 - img.astype(np.float64)
             h = img.shape[0]

@@ -221,3 +221,29 @@ def test_a_lone_greek_homoglyph_reads_as_latin_but_greek_words_stay(tmp_path):
     assert read("ΑΒΑ") == "ΑΒΑ"                # three Greek letters make a Greek word
     alphabet = rec.allowed_classes("AΑ类")
     assert small.decode(rec.decode(frame_probs(small, [{"Α": 0.9}]), alphabet).labels) == "Α"  # an alphabet rules
+
+
+def test_a_call_may_read_with_its_own_edge_margin(tiny_onnx):
+    from crnn_ocr.engine.session import OrtBackend
+
+    class Widths(OrtBackend):
+        """Records the width of every batch it runs."""
+
+        seen: list[int] = []
+
+        def run(self, batch):
+            self.seen.append(batch.shape[3])
+            return super().run(batch)
+
+    line = render_line("12.50 TOTAL", font_size=28, height=40, lang="en")
+    img = np.full((40, line.shape[1] + 80), 255, dtype=np.uint8)
+    img[:, 40: 40 + line.shape[1]] = line
+    backend = Widths(tiny_onnx, 1)
+    own = Recognizer(backend, edge_margin=0.375)
+    plain = Recognizer(tiny_onnx, threads=1, edge_margin=0.0)
+    pairs = ((own([img], edge_margin=0.0)[0], plain([img])[0]), (plain([img], edge_margin=0.375)[0], own([img])[0]))
+    for a, b in pairs:
+        assert a.text == b.text and a.confidence == pytest.approx(b.confidence)
+    assert backend.seen[0] < backend.seen[1], "the call's margin, then the recogniser's own (wider)"
+    with pytest.raises(ValueError, match="edge_margin"):
+        own([img], edge_margin=-0.1)

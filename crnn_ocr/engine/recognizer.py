@@ -348,18 +348,21 @@ class Recognizer:
         return classes
 
     def __call__(self, images: ImageInput | Sequence[ImageInput], alphabet: str | None = None,
-                 lexicon: bool = True) -> list[LineResult]:
+                 lexicon: bool = True, edge_margin: float | None = None) -> list[LineResult]:
         """Recognise one image or a list of them; results come back in input order.
 
         Lines are prepared at full resolution: one wider than the model's ``max_width`` is read in
         overlapping windows (see :meth:`recognize_prepared`) instead of being squeezed. ``alphabet``
-        overrides the recogniser's own for this call; ``lexicon=False`` reads without the lexicon.
+        overrides the recogniser's own for this call; ``lexicon=False`` reads without the lexicon;
+        ``edge_margin`` overrides :attr:`edge_margin` (crops that carry their own paper, such as a
+        detector's padded boxes, need less).
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
         lines = [self.prepare(img) for img in images]
         widths = [self._source_width(img, ln) for img, ln in zip(images, lines, strict=True)]
-        return self.recognize_prepared(lines, widths, [alphabet] * len(lines), [lexicon] * len(lines))
+        return self.recognize_prepared(lines, widths, [alphabet] * len(lines), [lexicon] * len(lines),
+                                       edge_margin=edge_margin)
 
     def prepare(self, image: ImageInput) -> np.ndarray:
         """One line as model input: ``prepare_line`` with the model's config, at full width.
@@ -381,20 +384,24 @@ class Recognizer:
 
     def recognize_prepared(self, lines: Sequence[np.ndarray], source_widths: Sequence[float] | None = None,
                            alphabets: Sequence[str | None] | None = None,
-                           lexicons: Sequence[bool] | None = None) -> list[LineResult]:
+                           lexicons: Sequence[bool] | None = None, edge_margin: float | None = None,
+                           ) -> list[LineResult]:
         """Recognise already preprocessed lines (``prepare_line`` output), batched by width, in input order.
 
         A line wider than the model's ``max_width`` is cut into overlapping windows that are batched like
         any other line; their frame probabilities are stitched back before decoding, so nothing is cut off
         and memory per batch stays bounded. ``alphabets`` gives each line its own alphabet (``None``: the
         recogniser's), and ``lexicons`` whether each may use the lexicon (``None``: all), so lines of requests
-        that asked for different ones share batches. Safe to call from several threads at once (the only
-        shared state, a cache of alphabets, is behind a lock).
+        that asked for different ones share batches; ``edge_margin`` overrides :attr:`edge_margin`. Safe to
+        call from several threads at once (the only shared state, a cache of alphabets, is behind a lock).
         """
         allowed = [self.allowed_classes(a) for a in (alphabets or [None] * len(lines))]
         use_lexicon = lexicons if lexicons is not None else [True] * len(lines)
         widths = [float(ln.shape[1]) for ln in lines]
-        lines, lefts = zip(*(paper_margins(ln, self.edge_margin) for ln in lines), strict=True) if lines else ((), ())
+        margin = self.edge_margin if edge_margin is None else float(edge_margin)
+        if margin < 0.0:
+            raise ValueError(f"edge_margin must not be negative, got {margin}")
+        lines, lefts = zip(*(paper_margins(ln, margin) for ln in lines), strict=True) if lines else ((), ())
         pieces = [(i, a, b) for i, ln in enumerate(lines) for a, b in self._windows(ln.shape[1])]
         probs: list[np.ndarray | None] = [None] * len(pieces)
         stride = 0.0
