@@ -377,3 +377,30 @@ def test_progress_lines_report_the_share_of_time_waiting_for_data(tmp_path, line
     shares = [int(m.group(1)) for ln in lines if (m := re.search(r"data-wait (\d+)%", ln))]
     assert len(shares) == 3 and all(0 <= s <= 100 for s in shares)
     assert shares[0] > 0  # the first chunk is rendered while the loop waits (no workers: all of it)
+
+
+def test_a_non_finite_step_is_skipped_and_leaves_weights_optimiser_and_ema_alone():
+    import torch
+    from torch import nn
+
+    from crnn_ocr.train.run import EMA, NonFiniteError, count_bad_step, optimizer_step
+
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    ema = EMA(model, 0.9)
+    x = torch.randn(8, 4)
+    assert optimizer_step(model(x).pow(2).mean(), model, opt, 1.0, ema, 0)
+    before = [p.detach().clone() for p in model.parameters()]
+    moments = [s["exp_avg"].clone() for s in opt.state.values()]
+    ema_before = {k: v.clone() for k, v in ema.state.items()}
+    bad = model(x * float("nan")).pow(2).mean()
+    assert not optimizer_step(bad, model, opt, 1.0, ema, 1)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, opt.state.values(), strict=True))
+    assert all(torch.equal(v, ema.state[k]) for k, v in ema_before.items())
+    assert optimizer_step(model(x).pow(2).mean(), model, opt, 0.0, None, 2), "finite again: steps again"
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert count_bad_step(False, 3, limit=5) == 4 and count_bad_step(True, 4, limit=5) == 0
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        count_bad_step(False, 4, limit=5)

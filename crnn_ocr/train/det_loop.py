@@ -34,6 +34,7 @@ from crnn_ocr.train.run import (
     StopSignal,
     append_csv,
     close_window,
+    count_bad_step,
     ignore_signals,
     lr_at,
     optimizer_step,
@@ -229,7 +230,7 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
     csv_path = out / "log.csv"
     t_start = t_log = time.monotonic()
     sums: dict[str, float] = {}
-    n_log = 0
+    n_log = bad_in_row = 0
     reason = ""
     # Time spent waiting for the page workers: a high share means rendering is the bottleneck (add workers).
     wait, t_ready = 0.0, time.monotonic()
@@ -241,18 +242,20 @@ def train_det(cfg: DetTrainConfig, resume: bool = False, log: Any = print) -> di
             b = {k: v.to(device) for k, v in batch.items()}
             outs = model(b["image"])
             loss, parts = db_loss(outs, b["prob"], b["prob_mask"], b["thresh"], b["thresh_mask"])
-            optimizer_step(loss, model, opt, cfg.grad_clip, ema, st["step"])
+            finite = optimizer_step(loss, model, opt, cfg.grad_clip, ema, st["step"])
+            bad_in_row = count_bad_step(finite, bad_in_row)
             st["step"] += 1
             st["samples_seen"] += len(b["image"])
-            for k, v in {"loss": float(loss.detach()), **parts}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n_log += 1
+            if finite:
+                for k, v in {"loss": float(loss.detach()), **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n_log += 1
             elapsed = time.monotonic() - t_start
             if st["step"] % cfg.log_every == 0:
                 now = time.monotonic()
                 st["train_seconds"] += now - t_log
                 data_wait = close_window(st["device_seconds"], device.type, now - t_log, wait)
-                means = {k: v / n_log for k, v in sums.items()}
+                means = {k: sums.get(k, float("nan")) / max(n_log, 1) for k in ("loss", "bce", "l1", "dice")}
                 rate = n_log * cfg.batch_size / max(now - t_log, 1e-9)
                 log(f"step {st['step']} pages {st['samples_seen']:,} loss {means['loss']:.4f} "
                     f"(bce {means['bce']:.3f} l1 {means['l1']:.3f} dice {means['dice']:.3f}) {rate:.2f} pages/s "

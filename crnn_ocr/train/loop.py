@@ -38,6 +38,7 @@ from crnn_ocr.train.run import (
     StopSignal,
     append_csv,
     close_window,
+    count_bad_step,
     extended_schedule,
     ignore_signals,
     lr_at,
@@ -364,6 +365,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
     t_log, n_log, loss_sum, steps_log = time.monotonic(), 0, 0.0, 0
+    bad_in_row = skipped = 0
     skip = st.batch_in_chunk
     first_chunk = st.chunk
     stop_reason = ""
@@ -390,12 +392,15 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                 with amp:
                     logits = net(x, None if sample is None else sample.classes.to(device))
                 loss = ctc_loss(logits, batch, stride, None if sample is None else _to(sample, device))
-                optimizer_step(loss, model, opt, cfg.grad_clip, ema, st.step)
+                finite = optimizer_step(loss, model, opt, cfg.grad_clip, ema, st.step)
+                bad_in_row = count_bad_step(finite, bad_in_row)
+                skipped += not finite
                 st.step += 1
                 st.samples_seen += len(batch.texts) * world
                 st.chunk, st.batch_in_chunk = k, b_i + 1
-                loss_sum += float(loss.detach())
-                steps_log += 1
+                if finite:
+                    loss_sum += float(loss.detach())
+                    steps_log += 1
                 n_log += len(batch.texts)
                 elapsed = time.monotonic() - t_start
                 if rank == 0 and st.step % cfg.log_every == 0:
@@ -404,7 +409,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                     mean_loss = loss_sum / max(1, steps_log)
                     st.train_seconds += now - t_log
                     data_wait = close_window(st.device_seconds, device.type, now - t_log, wait)
-                    log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed, data_wait))
+                    log(_progress_line(st, mean_loss, rate, lr_at(st.step, cfg), cfg, elapsed, data_wait)
+                        + (f" skipped {skipped} non-finite" if skipped else ""))
                     append_csv(csv_path, {"step": st.step, "samples": st.samples_seen, "loss": round(mean_loss, 4),
                                           "img_s": round(rate, 1), "lr": lr_at(st.step, cfg)})
                     if writer:
@@ -412,7 +418,7 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
                         writer.add_scalar("train/img_per_s", rate, st.step)
                         writer.add_scalar("train/lr", lr_at(st.step, cfg), st.step)
                         writer.add_scalar("train/data_wait", data_wait, st.step)
-                    t_log, n_log, loss_sum, steps_log, wait = now, 0, 0.0, 0, 0.0
+                    t_log, n_log, loss_sum, steps_log, wait, skipped = now, 0, 0.0, 0, 0.0, 0
                 stop_reason = _should_stop(cfg, st, elapsed, stop.flag, world)
                 if rank == 0 and st.step % cfg.val_every == 0 and val_sets:
                     _run_validation(model, ema, meta, val_sets, st, out, opt, cfg, charset, preprocess,

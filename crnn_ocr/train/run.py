@@ -96,16 +96,42 @@ class EMA:
                 self.state[k].copy_(v)
 
 
+MAX_BAD_STEPS = 50
+"""Non-finite steps in a row after which a run stops: the weights are left as they were before them."""
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced only non-finite losses or gradients for :data:`MAX_BAD_STEPS` steps in a row."""
+
+
 def optimizer_step(loss: torch.Tensor, model: nn.Module, opt: torch.optim.Optimizer, grad_clip: float,
-                   ema: EMA | None, step: int) -> None:
-    """Backpropagate ``loss``, clip the gradient norm (when ``grad_clip > 0``), step, then update the EMA."""
+                   ema: EMA | None, step: int) -> bool:
+    """Backpropagate ``loss``, clip the gradient norm (when ``grad_clip > 0``), step, then update the EMA.
+
+    A step whose loss or gradient norm is not finite (a bf16 overflow, a broken sample) is skipped, weights,
+    optimiser moments and EMA untouched, and ``False`` returned: one such step would turn every weight into
+    NaN and every later checkpoint with it. Under DDP the gradients are all-reduced before the check, so
+    every rank skips the same steps.
+    """
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    if not (torch.isfinite(loss.detach()).all() and torch.isfinite(norm)):
+        opt.zero_grad(set_to_none=True)
+        return False
     opt.step()
     if ema:
         ema.update(model, step)
+    return True
+
+
+def count_bad_step(finite: bool, bad_in_row: int, limit: int = MAX_BAD_STEPS) -> int:
+    """Non-finite steps in a row after this one; raises :class:`NonFiniteError` when they reach ``limit``."""
+    bad_in_row = 0 if finite else bad_in_row + 1
+    if bad_in_row >= limit:
+        raise NonFiniteError(f"{bad_in_row} steps in a row had a non-finite loss or gradient; stopped without "
+                             "saving them (lower the learning rate, or train with --amp none)")
+    return bad_in_row
 
 
 # ------------------------------------------------------------------------------------ seeds and resuming
