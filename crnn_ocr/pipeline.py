@@ -31,8 +31,9 @@ condensed, so it is also read stretched by :data:`DISPLAY_STRETCH` and the more 
 DISPLAY_STRETCH = 1.6
 RULE_MARKS = frozenset("*-=_~.#+·－＝＊＿～—–")
 """Marks that page rules and frames are drawn with (``*****``, ``=====``, ``-.-.-.``)."""
-MIN_RULE = 5
-"""Fewest marks in a line read as a rule (``***`` or ``--`` may be part of the text)."""
+MIN_RULE = 2
+"""Fewest marks in a line read as a rule: a lone mark (``-`` in a table cell) is kept as text, a short
+run alone on its line (``**``, ``====``, ``____``: the ends of a frame, a fill-in line) is decoration."""
 SYMBOL_SHARE = 0.25
 """A line whose letters and digits are at most this share of its characters reads as symbols (``"~~X∨>``)."""
 CROP_MARGIN = 0.0

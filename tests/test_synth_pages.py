@@ -131,7 +131,33 @@ def test_pen_marks_draw_over_the_page_without_labels_or_other_changes() -> None:
         (a, qa, ta), (b, qb, tb) = without[i], with_pen[i]
         assert ta == tb and np.array_equal(qa, qb)  # the marks are not labelled and move nothing
         assert a.shape == b.shape and (np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 60).sum() > 50
-    mask = np.zeros((200, 300), np.uint8)
-    pen_marks(np.random.default_rng(1), mask, 20.0)
-    ys, _ = np.nonzero(mask)
-    assert ys.size and ys.max() - ys.min() >= 1.5 * 20  # marks span more than a row of text
+    spans = []
+    for seed in range(12):
+        mask = np.zeros((300, 400), np.uint8)
+        pen_marks(np.random.default_rng(seed), mask, 20.0)
+        ys, _ = np.nonzero(mask)
+        assert ys.size
+        spans.append(ys.max() - ys.min())
+    assert max(spans) >= 1.5 * 20  # large marks span more than a row of text
+
+
+def test_pen_notes_are_text_high_and_look_for_paper_clear_of_print() -> None:
+    from crnn_ocr.synth.page import _note, pen_marks
+
+    for seed in range(20):
+        strokes, aspect = _note(np.random.default_rng(seed))
+        pts = np.concatenate(strokes)
+        assert strokes and aspect > 0.2 and pts[:, 0].min() > -0.2 and pts[:, 0].max() < 1.2
+        assert pts[:, 1].min() > -0.3 and pts[:, 1].max() < 1.4  # one text height, give or take the pen
+    avoid = np.zeros((400, 400), np.uint8)
+    avoid[:, :200] = 255  # print on the left half
+    hits = 0
+    for seed in range(20):
+        mask = np.zeros_like(avoid)
+        rng = np.random.default_rng(seed)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("crnn_ocr.synth.page.NOTE_SHARE", 1.0)  # notes only
+            pen_marks(rng, mask, 20.0, avoid)
+        _, xs = np.nonzero(mask)
+        hits += int((xs < 200).mean() < 0.1)
+    assert hits >= 15  # nearly all notes land on the clear half

@@ -431,23 +431,44 @@ PEN_COLOURS = ((150, 60, 20), (35, 30, 30), (40, 40, 170))
 """BGR ballpoint colours of handwritten marks: blue, black, red."""
 
 
-def pen_marks(rng: np.random.Generator, mask: np.ndarray, size: float) -> None:
-    """Handwriting over the print, not labelled: signatures, ticks, crosses, rings, figures.
+def pen_marks(rng: np.random.Generator, mask: np.ndarray, size: float, avoid: np.ndarray | None = None) -> None:
+    """Handwriting over the print, not labelled: signatures, ticks, crosses, rings, figures and notes.
 
-    Real receipts and forms come back signed, ticked and annotated; the strokes cross several printed
-    rows, so a detector must not join those rows through them (nor read the strokes as text). ``size``
-    is the page's text size in pixels; marks are 1.5-6 text heights tall.
+    Real receipts and forms come back signed, ticked and annotated. Large marks (1.5-6 text heights)
+    cross several printed rows, so a detector must not join those rows through them; notes are written
+    at text height (dates, amounts, initials), so the pipeline must not take them for print. ``size``
+    is the page's text size in pixels; notes look for a spot clear of the ink in ``avoid`` first.
     """
     h, w = mask.shape
     for _ in range(int(rng.integers(1, 4))):
-        mh = float(rng.uniform(1.5, 6.0)) * size
-        mw = float(min(w * 0.9, mh * rng.uniform(0.8, 4.0)))
-        origin = np.array([rng.uniform(0, max(1.0, w - mw)), rng.uniform(0, max(1.0, h - mh))])
-        draw = PEN_MARKS[int(rng.choice(len(PEN_MARKS), p=PEN_MARK_WEIGHTS))]
-        strokes = [origin + p * np.array([mw, mh]) + rng.normal(0, 0.02 * size, p.shape) for p in draw(rng)]
+        if rng.random() < NOTE_SHARE:
+            mh = float(rng.uniform(*NOTE_HEIGHT)) * size
+            unit, aspect = _note(rng)
+            mw = float(min(w * 0.9, mh * aspect))
+            origin = _clear_spot(rng, avoid, h, w, mh, mw)
+        else:
+            mh = float(rng.uniform(1.5, 6.0)) * size
+            mw = float(min(w * 0.9, mh * rng.uniform(0.8, 4.0)))
+            origin = np.array([rng.uniform(0, max(1.0, w - mw)), rng.uniform(0, max(1.0, h - mh))])
+            unit = PEN_MARKS[int(rng.choice(len(PEN_MARKS), p=PEN_MARK_WEIGHTS))](rng)
+        strokes = [origin + p * np.array([mw, mh]) + rng.normal(0, 0.02 * size, p.shape) for p in unit]
         thick = max(1, round(size * rng.uniform(0.06, 0.16)))
         cv2.polylines(mask, [np.round(p * 4).astype(np.int32) for p in strokes], False, 255, thick, cv2.LINE_AA,
                       shift=2)
+
+
+def _clear_spot(rng: np.random.Generator, avoid: np.ndarray | None, h: int, w: int, mh: float,
+                mw: float) -> np.ndarray:
+    """Top-left corner of an ``mw`` x ``mh`` box, clear of ``avoid`` ink if a few tries find one."""
+    origin = np.zeros(2)
+    for _ in range(NOTE_TRIES):
+        origin = np.array([rng.uniform(0, max(1.0, w - mw)), rng.uniform(0, max(1.0, h - mh))])
+        if avoid is None:
+            break
+        x, y = int(origin[0]), int(origin[1])
+        if not avoid[y:y + int(mh) + 1, x:x + int(mw) + 1].any():
+            break
+    return origin
 
 
 def _signature(rng: np.random.Generator) -> list[np.ndarray]:
@@ -482,6 +503,75 @@ def _figures(rng: np.random.Generator) -> list[np.ndarray]:
 
 PEN_MARKS = (_signature, _tick_or_cross, _ring, _figures)
 PEN_MARK_WEIGHTS = (0.45, 0.15, 0.2, 0.2)
+
+
+# Single-stroke handwritten glyphs: polylines in a cell 1 high (y down), x from 0 to the glyph's width.
+PEN_GLYPHS: dict[str, tuple[float, tuple[tuple[float, float], ...]]] = {
+    "1": (0.45, ((0.1, 0.2), (0.3, 0.0), (0.3, 1.0))),
+    "2": (0.6, ((0.05, 0.25), (0.2, 0.02), (0.45, 0.05), (0.55, 0.3), (0.3, 0.65), (0.02, 1.0), (0.58, 1.0))),
+    "3": (0.6, ((0.05, 0.1), (0.3, 0.0), (0.5, 0.15), (0.45, 0.4), (0.25, 0.48), (0.5, 0.6), (0.55, 0.82),
+                (0.3, 1.0), (0.02, 0.9))),
+    "4": (0.6, ((0.45, 1.0), (0.45, 0.0), (0.02, 0.7), (0.6, 0.7))),
+    "5": (0.6, ((0.55, 0.0), (0.1, 0.0), (0.05, 0.45), (0.35, 0.4), (0.55, 0.6), (0.5, 0.9), (0.25, 1.0),
+                (0.02, 0.9))),
+    "6": (0.6, ((0.5, 0.05), (0.25, 0.1), (0.05, 0.5), (0.1, 0.9), (0.3, 1.0), (0.52, 0.85), (0.5, 0.6),
+                (0.3, 0.5), (0.08, 0.65))),
+    "7": (0.6, ((0.02, 0.0), (0.58, 0.0), (0.2, 1.0))),
+    "8": (0.6, ((0.3, 0.48), (0.08, 0.3), (0.15, 0.05), (0.45, 0.05), (0.52, 0.3), (0.3, 0.48), (0.05, 0.7),
+                (0.12, 0.95), (0.48, 0.95), (0.55, 0.7), (0.3, 0.48))),
+    "9": (0.6, ((0.52, 0.35), (0.3, 0.5), (0.08, 0.35), (0.15, 0.05), (0.45, 0.05), (0.55, 0.35), (0.5, 1.0))),
+    "0": (0.6, tuple((0.3 + 0.28 * float(np.sin(t)), 0.5 - 0.5 * float(np.cos(t)))
+                     for t in np.linspace(0, 2.15 * np.pi, 14))),
+    "/": (0.5, ((0.5, 0.0), (0.0, 1.0))),
+    "-": (0.5, ((0.05, 0.55), (0.45, 0.55))),
+    ".": (0.25, ((0.08, 0.93), (0.14, 0.97))),
+    ":": (0.25, ((0.08, 0.3), (0.12, 0.33))),
+}
+NOTE_FORMATS = ("{d}/{m}/{y}", "{d}.{m}.{y}", "{d}/{m}", "{a}.{c}", "{a}", "{n}", "{n}-{n}", "{h}:{c}")
+NOTE_SHARE = 0.4
+"""Share of pen marks that are text-height notes (the rest are the large marks of :data:`PEN_MARKS`)."""
+NOTE_HEIGHT = (0.9, 1.6)
+NOTE_TRIES = 8
+
+
+def _chaikin(p: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Corner-cutting smoothing: a pen rounds the corners of a glyph's polyline."""
+    for _ in range(rounds):
+        if len(p) < 3:
+            break
+        q = np.empty((2 * (len(p) - 1), 2))
+        q[0::2] = 0.75 * p[:-1] + 0.25 * p[1:]
+        q[1::2] = 0.25 * p[:-1] + 0.75 * p[1:]
+        p = np.concatenate([p[:1], q, p[-1:]])
+    return p
+
+
+def _note_text(rng: np.random.Generator) -> str:
+    """What people write on a receipt: a date, an amount, a count, a time, a reference number."""
+    fmt = NOTE_FORMATS[int(rng.integers(len(NOTE_FORMATS)))]
+    return fmt.format(d=int(rng.integers(1, 32)), m=int(rng.integers(1, 13)), y=int(rng.integers(0, 100)),
+                      a=int(rng.integers(1, 1000)), c=f"{int(rng.integers(0, 100)):02d}", n=int(rng.integers(1, 99999)),
+                      h=int(rng.integers(0, 24)))
+
+
+def _note(rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """A handwritten note at text height, in a unit box, and its width / height.
+
+    Figures are drawn glyph by glyph (jittered, slanted, corners rounded); a third of notes are a
+    cursive word (initials, a name) instead: a small signature.
+    """
+    if rng.random() < 0.33:
+        return _signature(rng), float(rng.uniform(1.5, 5.0))
+    slant, x, strokes = float(rng.uniform(-0.1, 0.35)), 0.0, []
+    for ch in _note_text(rng):
+        width, pts = PEN_GLYPHS[ch]
+        scale = rng.uniform(0.85, 1.15)
+        p = np.asarray(pts) * scale + rng.normal(0, 0.04, (len(pts), 2))
+        p[:, 0] += x + slant * (1.0 - p[:, 1])
+        strokes.append(_chaikin(p))
+        x += width * scale + float(rng.uniform(0.05, 0.2))
+    span = x + max(slant, 0.0) + 0.1
+    return [p / np.array([span, 1.0]) for p in strokes], span
 
 
 def _homography(rng: np.random.Generator, h: int, w: int, cfg: PageConfig) -> tuple[np.ndarray, tuple[int, int]]:
@@ -590,7 +680,7 @@ class PageStream(LazyStream):
             page, x0, x1, y, y_end)
         pen_rng = np.random.default_rng((self.seed, int(i), PEN_STREAM))  # pages without pen stay as they were
         if pen_rng.random() < cfg.effects.pen * cfg.degrade:
-            pen_marks(pen_rng, canvas.pen, float(np.median(page.sizes)))
+            pen_marks(pen_rng, canvas.pen, float(np.median(page.sizes)), canvas.text)
             colour = np.asarray(PEN_COLOURS[int(pen_rng.integers(len(PEN_COLOURS)))]) + pen_rng.integers(-20, 21, 3)
             canvas.pen_colour = np.clip(colour, 0, 255).astype(np.uint8)
         img = _compose(rng, canvas, cfg)
