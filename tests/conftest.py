@@ -15,8 +15,8 @@ from crnn_ocr.preprocess import PreprocessConfig
 
 
 def find_font(lang: str = "zh") -> str | None:
-    """A font file for ``lang`` from fontconfig, or None."""
-    pattern = "Noto Sans CJK SC" if lang == "zh" else "DejaVu Sans"
+    """A font file for ``lang`` (``zh``, ``en``, or ``mono``: monospaced Latin) from fontconfig, or None."""
+    pattern = {"zh": "Noto Sans CJK SC", "mono": "DejaVu Sans Mono"}.get(lang, "DejaVu Sans")
     try:
         out = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):

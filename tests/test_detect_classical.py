@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
 from conftest import find_font
@@ -16,6 +17,7 @@ from crnn_ocr.detect.classical import (
     ClassicalDetector,
     merge_bars,
     row_cuts,
+    split_columns,
     split_rows,
     straight_share,
 )
@@ -57,8 +59,6 @@ def render_page(specs: list[Spec], size: tuple[int, int] = (900, 560), fg: int =
 
 def rotate_page(page: np.ndarray, boxes: list[np.ndarray], angle: float) -> tuple[np.ndarray, list[np.ndarray]]:
     """The page turned by ``angle`` degrees counter-clockwise (canvas expanded), with its boxes."""
-    import cv2
-
     from crnn_ocr.detect.geometry import rotation_matrix, transform_points
 
     m, size = rotation_matrix(page.shape, angle)
@@ -108,12 +108,42 @@ def test_wide_gap_splits_a_receipt_line_unless_allowed(page: tuple[np.ndarray, l
     total, price = true[4], true[5]
     row = gray[300:380]
     split = ClassicalDetector()(row)
-    joined = ClassicalDetector(max_gap=40.0)(row)
+    joined = ClassicalDetector(max_gap=40.0, column_gap=0.0)(row)
     assert len(split) == 2
     assert len(joined) == 1
     left = min(split, key=lambda ln: ln.quad[:, 0].min())
     assert left.quad[:, 0].max() < price[:, 0].min()
     assert joined[0].quad[:, 0].max() >= price[:, 0].max() and joined[0].quad[:, 0].min() <= total[:, 0].min()
+
+
+def test_a_double_space_in_monospaced_print_splits_columns_a_single_space_does_not() -> None:
+    specs: list[Spec] = [("UNIT PRICE", 40, 20, 22, "mono"), ("TOTAL TAX", 0, 20, 22, "mono"),
+                         ("2.10", 40, 70, 22, "mono"), ("SR", 0, 70, 22, "mono"),
+                         ("Nasi Lemak Biasa 1 X 2.10", 40, 120, 22, "mono")]
+    font = font_for("mono", 22)
+    cell = font.getlength("0")
+    for k in (1, 3):  # two spaces after the item on the left, as a receipt printer sets its columns
+        left = specs[k - 1]
+        specs[k] = (specs[k][0], round(left[1] + cell * (len(left[0]) + 2)), *specs[k][2:])
+    gray, true = render_page(specs, size=(700, 170))
+    gray = cv2.resize(gray, (420, 170), interpolation=cv2.INTER_AREA)  # a condensed printer face
+    true = [t * np.array([0.6, 1.0]) for t in true]
+    found = [ln.quad for ln in ClassicalDetector()(gray)]
+    assert recall_precision(found, true) == (1.0, 1.0)
+    joined = [ln.quad for ln in ClassicalDetector(column_gap=0.0)(gray)]
+    assert len(joined) == 3, "the double spaces are within max_gap: the test would test nothing"
+
+
+def test_column_split_needs_the_lines_own_letter_pitch() -> None:
+    def cells(text: str, pitch: float = 10.0, height: float = 14.0) -> np.ndarray:
+        return np.array([[k * pitch, 0, k * pitch + 7, height, 60] for k, ch in enumerate(text) if ch != " "])
+
+    assert [len(p) for p in split_columns(cells("2.10  SR"), 1.9)] == [4, 2]
+    assert [len(p) for p in split_columns(cells("2.10 SR"), 1.9)] == [6]
+    assert [len(p) for p in split_columns(cells("21  SR"), 1.9)] == [4], "two letter gaps: no pitch to trust"
+    assert [len(p) for p in split_columns(cells("2.10  SR"), 0.0)] == [6]
+    dotted = np.vstack([cells("TOTAL  12"), [[1, 2, 5, 8, 10]]])  # overlapping boxes count as one glyph
+    assert sorted(len(p) for p in split_columns(dotted, 1.9)) == [2, 6]
 
 
 def test_uneven_light_and_shadow(page: tuple[np.ndarray, list[np.ndarray]]) -> None:

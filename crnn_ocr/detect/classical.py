@@ -13,7 +13,8 @@ Steps, each a small function:
 3. **Lines**: components are linked when they sit side by side on one line (vertical overlap, horizontal
    gap at most ``max_gap`` text heights: wide receipt gaps such as ``TOTAL        12.50`` split the line,
    as line-level ground truth does) or are stacked parts of one glyph (i-dots, 二). Chinese characters
-   made of several blobs join through the same rules.
+   made of several blobs join through the same rules. A line is also cut where a gap is two of its own
+   letter pitches wide (the double space between the columns of monospaced receipt print).
 4. **Projection splitting**: a group taller than its characters (two lines bridged by a tall blob) is cut
    at the empty rows of its horizontal projection.
 5. **Quads**: a rectangle at the line's fitted angle (or the page skew for short words), padded.
@@ -43,6 +44,10 @@ HOUGH_SIDE = 512
 """Large components are judged straight or not on a copy at most this many pixels on a side."""
 SNAP_DEG = 1.0
 """A line whose fitted angle is this close to the page skew takes the page skew (glyph centres wobble)."""
+LETTER_GAP = 0.5
+"""Gaps under this many text heights lie between the letters of a word (they measure the line's pitch)."""
+MIN_PITCH_GAPS = 3
+"""Letter gaps a line needs before its pitch is trusted to split it into columns."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class ClassicalConfig:
         cut_tall: cut the ink between the printed rows of a group several rows tall (handwriting,
             stamps or rings drawn across the print join them); off, such strokes are dropped as frames.
         cut_valley: a row with at most this fraction of the busiest row's glyphs lies between text rows.
+        column_gap: a gap of at least this many of the line's own letter pitches splits it into columns
+            (a double space in monospaced receipt print, ``2.10  SR``); 0 splits by ``max_gap`` alone.
     """
 
     polarity: str = "auto"
@@ -76,6 +83,7 @@ class ClassicalConfig:
     vertical: bool = True
     cut_tall: bool = True
     cut_valley: float = 0.1
+    column_gap: float = 1.9
 
     def __post_init__(self) -> None:
         if self.polarity not in POLARITIES:
@@ -161,7 +169,7 @@ def keep_glyphs(boxes: np.ndarray, min_height: int, page_shape: tuple[int, int],
     speck = area < 3
     rule = ((w >= 12 * h) & (w > 4 * hmed)) | ((h >= 10 * w) & (h > 1.5 * hmed))
     frame = (np.maximum(w, h) > 4 * hmed) & (np.minimum(w, h) > 1.5 * hmed) & (fill < 0.08)
-    block = (w * h > 0.05 * ph * pw) & (fill > 0.5)
+    block = (w * h > 0.05 * ph * pw) & (fill > 0.5) & (np.minimum(w, h) > 1.5 * hmed)  # not a glyph of a tight crop
     edge = touches_edge(boxes, page_shape) & (np.minimum(w, h) <= 0.25 * hmed)  # scan edges, border shadows
     huge = np.minimum(w, h) > 6 * hmed  # the desk around a photographed page, large stains: no glyph
     spared = strokes if strokes is not None else np.zeros(len(boxes), dtype=bool)
@@ -537,6 +545,34 @@ def vertical_quad(span: np.ndarray, pad: float) -> np.ndarray:
     return np.array([[x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float32)
 
 
+def split_columns(b: np.ndarray, ratio: float) -> list[np.ndarray]:
+    """Positions (into ``b``) of a line's columns: it is cut at gaps of at least ``ratio`` letter pitches.
+
+    The pitch is the median distance between the centres of neighbouring glyphs a letter gap apart
+    (overlapping boxes counted as one glyph). A word space is about one pitch wider than a letter gap, and
+    a column gap in monospaced print about two, whatever the face's size or width, where a gap in text
+    heights cannot tell a condensed face's double space from a wide face's single one. Lines with fewer
+    than :data:`MIN_PITCH_GAPS` letter gaps stay whole.
+    """
+    order = np.argsort(b[:, 0], kind="stable")
+    if ratio <= 0 or len(b) < MIN_PITCH_GAPS + 1:
+        return [order]
+    ends = np.maximum.accumulate(b[order, 2])
+    starts = b[order, 0]
+    new_run = np.concatenate([[True], starts[1:] > ends[:-1]])
+    run_id = np.cumsum(new_run) - 1
+    first = np.flatnonzero(new_run)
+    r0, r1 = starts[first], ends[np.append(first[1:] - 1, len(b) - 1)]  # ``ends`` is a running maximum
+    gaps = r0[1:] - r1[:-1]
+    height = float(np.median(b[:, 3] - b[:, 1]))
+    letter = gaps < LETTER_GAP * height
+    if letter.sum() < MIN_PITCH_GAPS:
+        return [order]
+    pitch = float(np.median(np.diff((r0 + r1) / 2)[letter]))
+    cut = np.flatnonzero(gaps >= max(ratio * pitch, LETTER_GAP * height)) + 1
+    return [order[np.isin(run_id, part)] for part in np.split(np.arange(len(r0)), cut)]
+
+
 @dataclass(frozen=True)
 class _Glyphs:
     boxes: np.ndarray
@@ -682,7 +718,8 @@ def detect_polarity(gray: np.ndarray, dark: bool, cfg: ClassicalConfig, inner: b
     if len(boxes) == 0:
         return _Found([], 0.0, blocks)
     hmed = typical_height(boxes, cfg.min_height, gray.shape[0])
-    groups = [g for g in found.groups if _is_text(boxes[g], hmed, cfg.min_height)]
+    columns = [[g[k] for k in part] for g in found.groups for part in split_columns(boxes[g], cfg.column_gap)]
+    groups = [g for g in columns if _is_text(boxes[g], hmed, cfg.min_height)]
     cut_piece = cut_pieces(boxes, scars) if scars is not None else np.zeros(len(boxes), dtype=bool)
     groups = [g for g in groups if not cut_piece[g].all()]  # nothing but pieces of cut strokes
     fitted = [line_angle(boxes[g]) for g in groups]
