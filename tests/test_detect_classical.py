@@ -134,6 +134,21 @@ def test_a_double_space_in_monospaced_print_splits_columns_a_single_space_does_n
     assert len(joined) == 3, "the double spaces are within max_gap: the test would test nothing"
 
 
+def test_a_justified_condensed_line_stays_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crnn_ocr.detect import classical
+
+    font = font_for("en", 24)
+    img = Image.new("L", (900, 60), 245)
+    pen, x = ImageDraw.Draw(img), 20.0
+    for word in ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dogs"):  # spaces of 1.2 em
+        pen.text((x, 15), word, fill=20, font=font)
+        x += font.getlength(word) + 1.2 * 24
+    gray = cv2.resize(np.asarray(img), (540, 60), interpolation=cv2.INTER_AREA)  # a condensed face
+    assert len(ClassicalDetector()(gray)) == 1
+    monkeypatch.setattr(classical, "WORD_OUTLIER", 0.0)
+    assert len(ClassicalDetector()(gray)) > 1, "the spaces are no column gaps by pitch: tests nothing"
+
+
 def test_column_split_needs_the_lines_own_letter_pitch() -> None:
     def cells(text: str, pitch: float = 10.0, height: float = 14.0) -> np.ndarray:
         return np.array([[k * pitch, 0, k * pitch + 7, height, 60] for k, ch in enumerate(text) if ch != " "])
@@ -142,6 +157,8 @@ def test_column_split_needs_the_lines_own_letter_pitch() -> None:
     assert [len(p) for p in split_columns(cells("2.10 SR"), 1.9)] == [6]
     assert [len(p) for p in split_columns(cells("21  SR"), 1.9)] == [4], "two letter gaps: no pitch to trust"
     assert [len(p) for p in split_columns(cells("2.10  SR"), 0.0)] == [6]
+    assert [len(p) for p in split_columns(cells("TOTAL TAX  2.10 SR"), 1.9)] == [8, 6]
+    assert [len(p) for p in split_columns(cells("ONE  TWO  SIX"), 1.9)] == [9], "spaced alike: justified"
     dotted = np.vstack([cells("TOTAL  12"), [[1, 2, 5, 8, 10]]])  # overlapping boxes count as one glyph
     assert sorted(len(p) for p in split_columns(dotted, 1.9)) == [2, 6]
 

@@ -48,6 +48,8 @@ LETTER_GAP = 0.5
 """Gaps under this many text heights lie between the letters of a word (they measure the line's pitch)."""
 MIN_PITCH_GAPS = 3
 """Letter gaps a line needs before its pitch is trusted to split it into columns."""
+WORD_OUTLIER = 1.5
+"""In a line of several words, a column gap is also this many times its median word gap."""
 
 
 @dataclass(frozen=True)
@@ -551,8 +553,10 @@ def split_columns(b: np.ndarray, ratio: float) -> list[np.ndarray]:
     The pitch is the median distance between the centres of neighbouring glyphs a letter gap apart
     (overlapping boxes counted as one glyph). A word space is about one pitch wider than a letter gap, and
     a column gap in monospaced print about two, whatever the face's size or width, where a gap in text
-    heights cannot tell a condensed face's double space from a wide face's single one. Lines with fewer
-    than :data:`MIN_PITCH_GAPS` letter gaps stay whole.
+    heights cannot tell a condensed face's double space from a wide face's single one. In a line of
+    several words the gap must also stand out from its word gaps (:data:`WORD_OUTLIER`), so a justified
+    line, whose spaces are all stretched, stays whole; so do lines with fewer than
+    :data:`MIN_PITCH_GAPS` letter gaps.
     """
     order = np.argsort(b[:, 0], kind="stable")
     if ratio <= 0 or len(b) < MIN_PITCH_GAPS + 1:
@@ -569,7 +573,11 @@ def split_columns(b: np.ndarray, ratio: float) -> list[np.ndarray]:
     if letter.sum() < MIN_PITCH_GAPS:
         return [order]
     pitch = float(np.median(np.diff((r0 + r1) / 2)[letter]))
-    cut = np.flatnonzero(gaps >= max(ratio * pitch, LETTER_GAP * height)) + 1
+    wide = gaps >= max(ratio * pitch, LETTER_GAP * height)
+    spaces = gaps[~letter & ~wide]
+    if len(spaces) or wide.sum() > 1:  # justified text widens all its spaces alike: a column gap stands out
+        wide &= gaps >= WORD_OUTLIER * float(np.median(spaces) if len(spaces) else gaps[wide].min())
+    cut = np.flatnonzero(wide) + 1
     return [order[np.isin(run_id, part)] for part in np.split(np.arange(len(r0)), cut)]
 
 
