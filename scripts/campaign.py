@@ -1,12 +1,16 @@
 """The bundled model's training campaign, one session at a time.
 
-    python scripts/campaign.py start     # resume training in the background (nice), from the committed checkpoint
+    python scripts/campaign.py start     # resume both runs in the background (nice), from the committed checkpoints
     python scripts/campaign.py start --extend-schedule 120000   # ... with extra `crnn-ocr train` options
-    python scripts/campaign.py status    # last progress line
-    python scripts/campaign.py finish    # stop (checkpoint saved), export, quantise, evaluate, log, stage the files
+    python scripts/campaign.py status    # last progress line of each run
+    python scripts/campaign.py finish    # stop (checkpoints saved), export, quantise, evaluate, log
 
-``finish`` leaves ``checkpoints/crnn_lite.pt`` (compact resume checkpoint), the bundled INT8 model and its
-sha256, and a new row in ``docs/training_log.md``; commit them afterwards.
+Two runs share the machine: the recogniser (``crnn-ocr train``, ``runs/crnn_lite``) and the DB text detector
+(``crnn-ocr train-det``, ``runs/dbnet_lite``, one torch thread so that it takes about one core). ``finish``
+leaves ``checkpoints/crnn_lite.pt`` and ``checkpoints/dbnet.pt`` (compact resume checkpoints), the bundled
+INT8 recogniser and its sha256, and a new row in each table of ``docs/training_log.md``; commit them
+afterwards. The detector is exported and measured each session but not bundled until it beats the
+classical detector. ``start-rec`` / ``start-det`` and ``finish-rec`` / ``finish-det`` handle one run.
 
 On a GPU machine that gets a copy of the working tree (and nothing installed beyond PyTorch, ONNX Runtime and
 OpenCV), after ``finish`` here:
@@ -42,6 +46,12 @@ BUNDLED = ROOT / "crnn_ocr" / "assets" / "models" / "crnn_lite.int8.onnx"
 LOG = ROOT / "docs" / "training_log.md"
 DEV = ROOT.parent / "shared" / "data" / "real_dev"
 PIDFILE = RUN / "train.pid"
+DET_CONFIG = ROOT / "configs" / "dbnet.yaml"
+DET_RUN = ROOT / "runs" / "dbnet_lite"
+DET_COMMITTED = ROOT / "checkpoints" / "dbnet.pt"
+DET_ONNX = DET_RUN / "dbnet_lite.onnx"
+DET_HEADING = "## The detector (`dbnet_lite`)"
+DOCS_PAGES = DEV / "docs"
 CLI = [sys.executable, "-m", "crnn_ocr"]
 DEVICE_DIR = ROOT / ".device"
 """What travels to a GPU machine beside the working tree (git-ignored): the synth pack."""
@@ -49,33 +59,66 @@ DEVICE_RUN = ROOT / "runs" / "crnn_lite_device"
 
 
 def start(*train_args: str) -> None:
-    """Resume the run in the background at low priority (``train_args`` go to ``crnn-ocr train``)."""
-    RUN.mkdir(parents=True, exist_ok=True)
-    if not (RUN / "last.pt").is_file() and COMMITTED.is_file():
-        shutil.copy2(COMMITTED, RUN / "last.pt")
-        print(f"seeded {RUN / 'last.pt'} from {COMMITTED.relative_to(ROOT)}")
-    log = (RUN / "train.log").open("a")
-    proc = subprocess.Popen(["nice", "-n", "10", *CLI, "train", "--config", str(CONFIG), "--resume", *train_args],
+    """Resume both runs (``train_args`` go to ``crnn-ocr train``)."""
+    start_rec(*train_args)
+    start_det()
+
+
+def start_rec(*train_args: str) -> None:
+    """Resume the recogniser in the background at low priority."""
+    _launch("train", CONFIG, RUN, COMMITTED, train_args)
+
+
+def start_det(*train_args: str) -> None:
+    """Resume the detector in the background at low priority, on one torch thread."""
+    _launch("train-det", DET_CONFIG, DET_RUN, DET_COMMITTED, ("--out", str(DET_RUN), "--threads", "1", *train_args))
+
+
+def _launch(command: str, config: Path, run_dir: Path, committed: Path, args: tuple[str, ...]) -> None:
+    """Start ``crnn-ocr COMMAND --resume`` under ``nice``, seeded from the committed checkpoint."""
+    pidfile = run_dir / "train.pid"
+    if _alive(pidfile):
+        sys.exit(f"{run_dir.relative_to(ROOT)} is training already (pid {pidfile.read_text()})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "last.pt").is_file() and committed.is_file():
+        shutil.copy2(committed, run_dir / "last.pt")
+        print(f"seeded {run_dir / 'last.pt'} from {committed.relative_to(ROOT)}")
+    log = (run_dir / "train.log").open("a")
+    proc = subprocess.Popen(["nice", "-n", "10", *CLI, command, "--config", str(config), "--resume", *args],
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    PIDFILE.write_text(str(proc.pid))
-    print(f"training in the background, pid {proc.pid}; log: {RUN / 'train.log'}")
+    pidfile.write_text(str(proc.pid))
+    print(f"{command} in the background, pid {proc.pid}; log: {run_dir / 'train.log'}")
+
+
+def _alive(pidfile: Path) -> bool:
+    if not pidfile.exists():
+        return False
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    return True
 
 
 def status() -> None:
-    """Print the newest progress line."""
-    lines = (RUN / "train.log").read_text(errors="replace").splitlines() if (RUN / "train.log").exists() else []
-    print(next((ln for ln in reversed(lines) if ln.startswith(("step", "  val"))), "no progress yet"))
+    """Print the newest progress line of each run."""
+    for run_dir in (RUN, DET_RUN):
+        log = run_dir / "train.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        state = "running" if _alive(run_dir / "train.pid") else "stopped"
+        last = next((ln for ln in reversed(lines) if ln.startswith(("step", "  val"))), "no progress yet")
+        print(f"{run_dir.name} ({state}): {last}")
 
 
-def stop(timeout: float = 300.0) -> None:
-    """SIGTERM the trainer (it saves a checkpoint first) and wait for it."""
-    if not PIDFILE.exists():
+def stop(timeout: float = 300.0, pidfile: Path = PIDFILE) -> None:
+    """SIGTERM a trainer (it saves a checkpoint first) and wait for it."""
+    if not pidfile.exists():
         return
-    pid = int(PIDFILE.read_text())
+    pid = int(pidfile.read_text())
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        PIDFILE.unlink()
+        pidfile.unlink()
         return
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -84,7 +127,7 @@ def stop(timeout: float = 300.0) -> None:
         except ProcessLookupError:
             break
         time.sleep(1)
-    PIDFILE.unlink(missing_ok=True)
+    pidfile.unlink(missing_ok=True)
 
 
 def run(*args: str) -> None:
@@ -101,11 +144,23 @@ def evaluate(model: Path, tag: str) -> dict:
     return {s["name"]: s for s in json.loads(out.read_text(encoding="utf-8"))["sets"]}
 
 
-def add_row(doc: str, row: str) -> str:
-    """``doc`` with ``row`` after the last row of its (first) table; notes below the table stay below."""
+def add_row(doc: str, row: str, heading: str | None = None) -> str:
+    r"""``doc`` with ``row`` after the last table row of a section; notes below the table stay below.
+
+    The section is the one under ``heading`` (a whole line), or the text before the first ``## `` heading.
+
+    >>> add_row("t\n| a |\nnote\n## B\n| b |\n", "| c |", "## B").splitlines()[-1]
+    '| c |'
+    >>> add_row("t\n| a |\nnote\n## B\n| b |\n", "| c |").splitlines()[2]
+    '| c |'
+    """
     lines = doc.splitlines()
-    last = max((i for i, ln in enumerate(lines) if ln.startswith("|")), default=len(lines) - 1)
-    return "\n".join([*lines[:last + 1], row, *lines[last + 1:]]) + "\n"
+    first = lines.index(heading) + 1 if heading is not None else 0
+    end = next((i for i in range(first, len(lines)) if lines[i].startswith("## ")), len(lines))
+    rows = [i for i in range(first, end) if lines[i].startswith("|")]
+    if not rows:
+        raise ValueError(f"no table under {heading or 'the title'}")
+    return "\n".join([*lines[:rows[-1] + 1], row, *lines[rows[-1] + 1:]]) + "\n"
 
 
 def trainer_hours(ckpt: dict) -> str:
@@ -118,7 +173,13 @@ def trainer_hours(ckpt: dict) -> str:
 
 
 def finish() -> None:
-    """Stop, compact, export, quantise, evaluate and log."""
+    """Finish both runs."""
+    finish_rec()
+    finish_det()
+
+
+def finish_rec() -> None:
+    """Stop, compact, export, quantise, evaluate and log the recogniser."""
     import torch
 
     from crnn_ocr.preprocess import EDGE_MARGIN
@@ -145,6 +206,39 @@ def finish() -> None:
     print(row)
     print(f"checkpoint {COMMITTED.stat().st_size / 1e6:.1f} MB, torch {torch.__version__}; now commit:")
     print(f"  git add {COMMITTED.relative_to(ROOT)} {BUNDLED.relative_to(ROOT)}* {LOG.relative_to(ROOT)}")
+
+
+def finish_det() -> None:
+    """Stop, compact, export and measure the detector; a row in the detector's table of the log.
+
+    Measured on the trainer's own synthetic validation pages (its last ``val.csv`` row) and, detection
+    only, on the real receipt pages.
+    """
+    import torch
+
+    from crnn_ocr.train.checkpoint import atomic_save, compact
+    from crnn_ocr.train.det_loop import load_det_checkpoint
+
+    stop(pidfile=DET_RUN / "train.pid")
+    if not (DET_RUN / "last.pt").is_file():
+        print("no detector run to finish")
+        return
+    ckpt = load_det_checkpoint(DET_RUN / "last.pt")
+    atomic_save(compact(ckpt), DET_COMMITTED)
+    run("export-det", str(DET_RUN / "last.pt"), "-o", str(DET_ONNX))
+    val = (DET_RUN / "val.csv").read_text().splitlines() if (DET_RUN / "val.csv").exists() else []
+    synth = dict(zip(val[0].split(","), val[-1].split(","), strict=True)) if len(val) > 1 else {}
+    real = DET_RUN / "bench_docs.json"
+    run("bench", "page", "--data", str(DOCS_PAGES), "--det", "db", "--det-model", str(DET_ONNX), "--det-only",
+        "--no-rapidocr", "--json", str(real))
+    db = next(r for r in json.loads(real.read_text(encoding="utf-8"))["systems"] if r["system"] == "db")
+    row = (f"| {dt.date.today()} | {ckpt['step']:,} | {ckpt['samples_seen']:,} | {trainer_hours(ckpt)} "
+           f"| {float(synth.get('f1', 0)):.3f} (step {synth.get('step', '-')}) | {db['det_recall']:.3f} "
+           f"| {db['det_precision']:.3f} | {db['det_f1']:.3f} |")
+    LOG.write_text(add_row(LOG.read_text(encoding="utf-8"), row, DET_HEADING), encoding="utf-8")
+    print(row)
+    print(f"checkpoint {DET_COMMITTED.stat().st_size / 1e6:.1f} MB, torch {torch.__version__}; now commit:")
+    print(f"  git add {DET_COMMITTED.relative_to(ROOT)} {LOG.relative_to(ROOT)}")
 
 
 def device_pack() -> None:
@@ -227,7 +321,7 @@ def adopt(path: str) -> None:
     """Here: a checkpoint trained elsewhere becomes the run's ``last.pt`` and the committed one."""
     from crnn_ocr.train.checkpoint import load_checkpoint
 
-    if PIDFILE.exists():
+    if _alive(PIDFILE):
         sys.exit("the trainer is running here: `campaign.py stop` first")
     ckpt = load_checkpoint(path)
     RUN.mkdir(parents=True, exist_ok=True)
@@ -237,9 +331,10 @@ def adopt(path: str) -> None:
 
 
 if __name__ == "__main__":
-    commands = {"start": start, "status": status, "stop": stop, "finish": finish, "device-pack": device_pack,
+    commands = {"start": start, "start-rec": start_rec, "start-det": start_det, "status": status, "stop": stop,
+                "finish": finish, "finish-rec": finish_rec, "finish-det": finish_det, "device-pack": device_pack,
                 "device-train": device_train, "device-train-det": device_train_det, "adopt": adopt}
-    takes_args = {"start", "device-train", "device-train-det", "adopt"}
+    takes_args = {"start", "start-rec", "start-det", "device-train", "device-train-det", "adopt"}
     if len(sys.argv) < 2 or sys.argv[1] not in commands or (len(sys.argv) > 2 and sys.argv[1] not in takes_args):
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}} (start takes extra crnn-ocr train options)")
     commands[sys.argv[1]](*sys.argv[2:])
