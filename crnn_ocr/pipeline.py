@@ -23,6 +23,8 @@ from crnn_ocr.results import MIN_CONFIDENCE, LineResult, Quad
 
 TALL = 1.5
 """A crop this many times taller than wide is a vertical line: it is turned to read left to right."""
+TURN_GLYPHS = 1.8
+"""A vertical line holds two glyphs or more: a tall crop under this many text heights is one glyph."""
 FLIP_MARGIN = 0.05
 """Mean confidence a page turned by 180 degrees must gain to be read that way."""
 DISPLAY = 1.4
@@ -78,10 +80,15 @@ def full_box(width: int, height: int) -> Quad:
     return ((0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height)))
 
 
-def turn_tall(crop: np.ndarray) -> tuple[np.ndarray, bool]:
-    """A crop taller than wide turned 90 degrees counter-clockwise (its top becomes its left), and a flag."""
+def turn_tall(crop: np.ndarray, text_height: float = 0.0) -> tuple[np.ndarray, bool]:
+    """A crop taller than wide turned 90 degrees counter-clockwise (its top becomes its left), and a flag.
+
+    Only a crop at least :data:`TURN_GLYPHS` text heights tall (``text_height``: the page's, 0 when not
+    known) is a vertical line: a lone narrow glyph (the quantity ``1`` of a receipt row) is taller than
+    wide too, and turned it reads as a mark.
+    """
     h, w = crop.shape[:2]
-    if h > TALL * w:
+    if h > TALL * w and h >= TURN_GLYPHS * text_height:
         return np.ascontiguousarray(np.rot90(crop, 1)), True
     return crop, False
 
@@ -176,7 +183,9 @@ class OCR:
         """
         if not lines:
             return []
-        crops, tall = zip(*(turn_tall(crop_quad(gray, ln.quad)) for ln in lines), strict=True)
+        cut = [crop_quad(gray, ln.quad) for ln in lines]
+        text_height = float(np.median([min(c.shape[:2]) for c in cut]))  # the short side, in either orientation
+        crops, tall = zip(*(turn_tall(c, text_height) for c in cut), strict=True)
         quads = [ln.quad if not t else np.roll(ln.quad, -1, axis=0) for ln, t in zip(lines, tall, strict=True)]
         if self.upright_check:
             turned = [np.ascontiguousarray(np.rot90(c, 2)) for c in crops]

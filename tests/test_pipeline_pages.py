@@ -231,6 +231,26 @@ def test_tall_crops_are_turned_and_flagged_vertical() -> None:
     assert np.asarray(line.box)[0].tolist() == [30, 5]  # reading starts at the column's top-right
 
 
+class QuantityDetector:
+    """A receipt row: an item, and a quantity ``1`` whose box is one narrow glyph, taller than wide."""
+
+    name = "quantity"
+
+    def __call__(self, image: np.ndarray) -> list[DetectedLine]:
+        return [DetectedLine(as_quad([10, 5, 200, 35]), 0.9), DetectedLine(as_quad([220, 5, 234, 35]), 0.9)]
+
+
+def test_a_lone_narrow_glyph_is_not_turned_as_a_vertical_line() -> None:
+    one = np.zeros((30, 14), np.uint8)
+    assert turn_tall(one)[1], "taller than wide: turned when the text height is unknown"
+    assert not turn_tall(one, text_height=30.0)[1]
+    assert turn_tall(np.zeros((60, 14), np.uint8), text_height=30.0)[1]  # two glyphs tall
+    rec = FakeRecognizer()
+    lines = OCR(detector=QuantityDetector(), recognizer=rec)(np.full((40, 240), 255, np.uint8))  # type: ignore[arg-type]
+    assert [c.shape for c in rec.calls[0]] == [(30, 190), (30, 14)]
+    assert not any(ln.extra.get("vertical") for ln in lines)
+
+
 def test_real_recogniser_on_a_page(tiny_onnx: Path) -> None:
     page, true = render_page(LINES, size=(700, 300))
     lines = OCR(recognizer=Recognizer(tiny_onnx))(page)
