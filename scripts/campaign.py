@@ -5,11 +5,10 @@
     python scripts/campaign.py status    # last progress line of each run
     python scripts/campaign.py finish    # stop (checkpoints saved), export, quantise, evaluate, log
 
-Two runs share the machine: the recogniser (``crnn-ocr train``, ``runs/crnn_lite``) and the DB text detector
-(``crnn-ocr train-det``, ``runs/dbnet_lite``, one torch thread so that it takes about one core). ``finish``
-leaves ``checkpoints/crnn_lite.pt`` and ``checkpoints/dbnet.pt`` (compact resume checkpoints), the bundled
-INT8 recogniser and its sha256, and a new row in each table of ``docs/training_log.md``; commit them
-afterwards. The detector is exported and measured each session but not bundled until it beats the
+Two runs share the machine, one torch thread each: the recogniser (``crnn-ocr train``, ``runs/crnn_lite``)
+and the DB text detector (``crnn-ocr train-det``, ``runs/dbnet_lite``). ``finish`` leaves
+``checkpoints/crnn_lite.pt`` and ``checkpoints/dbnet.pt`` (compact resume checkpoints), the bundled INT8
+recogniser and its sha256, and a new row in each table of ``docs/training_log.md``; commit them afterwards. The detector is exported and measured each session but not bundled until it beats the
 classical detector. ``start-rec`` / ``start-det`` and ``finish-rec`` / ``finish-det`` handle one run.
 
 On a GPU machine that gets a copy of the working tree (and nothing installed beyond PyTorch, ONNX Runtime and
@@ -65,8 +64,12 @@ def start(*train_args: str) -> None:
 
 
 def start_rec(*train_args: str) -> None:
-    """Resume the recogniser in the background at low priority."""
-    _launch("train", CONFIG, RUN, COMMITTED, train_args)
+    """Resume the recogniser in the background at low priority, on one torch thread.
+
+    One core each: two torch threads beside the detector's spin-wait for each other (4-15 lines/s
+    against about 70 on one thread).
+    """
+    _launch("train", CONFIG, RUN, COMMITTED, ("--threads", "1", *train_args))
 
 
 def start_det(*train_args: str) -> None:
