@@ -8,8 +8,9 @@
 Two runs share the machine, one torch thread each: the recogniser (``crnn-ocr train``, ``runs/crnn_lite``)
 and the DB text detector (``crnn-ocr train-det``, ``runs/dbnet_lite``). ``finish`` leaves
 ``checkpoints/crnn_lite.pt`` and ``checkpoints/dbnet.pt`` (compact resume checkpoints), the bundled INT8
-recogniser and its sha256, and a new row in each table of ``docs/training_log.md``; commit them afterwards. The detector is exported and measured each session but not bundled until it beats the
-classical detector. ``start-rec`` / ``start-det`` and ``finish-rec`` / ``finish-det`` handle one run.
+recogniser and its sha256, and a new row in each table of ``docs/training_log.md``; commit them afterwards.
+The detector is exported and measured each session but not bundled until it beats the classical detector.
+``start-rec`` / ``start-det`` and ``finish-rec`` / ``finish-det`` handle one run.
 
 On a GPU machine that gets a copy of the working tree (and nothing installed beyond PyTorch, ONNX Runtime and
 OpenCV), after ``finish`` here:
