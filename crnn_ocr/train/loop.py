@@ -317,6 +317,33 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
             (:func:`extended_schedule`); saved with the run, so later resumes keep it.
     """
     rank, world = _dist()
+    try:
+        summary = _train(cfg, rank, world, resume, init_from, extra_chars, log, extend_schedule)
+    except BaseException:
+        _leave_group(world, wait=False)
+        raise
+    _leave_group(world, wait=True)
+    return summary
+
+
+def _leave_group(world: int, wait: bool) -> None:
+    """Tear the process group down before the interpreter exits.
+
+    Left to the exit handlers, gloo's worker threads can be destroyed while still joinable, and the
+    process aborts ("terminate called without an active exception") after a run that finished well. The
+    barrier keeps a rank from leaving while another still saves; it is skipped when this rank failed,
+    since the others may never reach it.
+    """
+    if world <= 1 or not torch.distributed.is_initialized():
+        return
+    if wait:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, rank: int, world: int, resume: bool, init_from: str | None, extra_chars: str,
+           log: Any, extend_schedule: int | None) -> dict[str, Any]:
+    """The body of :func:`train`, run inside its process group."""
     out = Path(cfg.out_dir)
     device = torch.device(cfg.device)
     if cfg.threads:
