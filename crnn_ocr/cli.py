@@ -200,6 +200,9 @@ def train(
     extend_schedule: Annotated[int | None, typer.Option(
         help="With --resume: stretch the cosine schedule to end at this step, keeping the current learning "
              "rate (saved with the run).")] = None,
+    anneal_to: Annotated[float | None, typer.Option(
+        help="With --extend-schedule: a lower floor learning rate to decay to by that step (a cool-down "
+             "for a run at its floor).")] = None,
 ) -> None:
     """Train or fine-tune a recogniser; resumable, saves on Ctrl-C/SIGTERM."""
     from crnn_ocr.charset import UnknownCharacterError
@@ -220,7 +223,7 @@ def train(
     extra = extend_charset.read_text(encoding="utf-8").replace("\n", "") if extend_charset else ""
     try:
         run_training(cfg, resume=resume, init_from=str(init_from) if init_from else None, extra_chars=extra,
-                     extend_schedule=extend_schedule)
+                     extend_schedule=extend_schedule, anneal_to=anneal_to)
     except (UnknownCharacterError, ValueError) as e:
         fail(str(e))
 

@@ -110,6 +110,33 @@ def test_extended_schedule_rejects_impossible_requests():
         extended_schedule(cfg, 60, 60)
 
 
+def test_anneal_from_the_floor_to_a_lower_one():
+    cfg = TrainConfig(lr=1e-3, min_lr=5e-5, warmup_steps=10, schedule_steps=110)
+    new = extended_schedule(cfg, 300, 500, min_lr=5e-6)
+    assert cfg.min_lr == 5e-5  # a copy
+    assert lr_at(300, new) == pytest.approx(5e-5) and lr_at(500, new) == pytest.approx(5e-6) == lr_at(900, new)
+    later = [lr_at(s, new) for s in range(300, 501, 10)]
+    assert all(a > b for a, b in zip(later, later[1:], strict=False))  # decays on every step to the new floor
+    assert extended_schedule(cfg, 300, 500).lr == pytest.approx(5e-5)  # no new floor: flat at the old one
+    with pytest.raises(ValueError, match="floor"):
+        extended_schedule(cfg, 300, 500, min_lr=1e-4)  # above the current rate
+
+
+def test_anneal_to_is_saved_and_needs_a_target_step(tmp_path, lines_dir):
+    cs_path = tmp_path / "cs.txt"
+    charset_for(WORDS).save(cs_path)
+    cfg = tiny_cfg(tmp_path / "run", lines_dir, max_steps=10, charset=str(cs_path), min_lr=1e-4)
+    train(cfg, log=lambda s: None)
+    with pytest.raises(ValueError, match="extend_schedule"):
+        train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=12, charset=str(cs_path)), resume=True,
+              log=lambda s: None, anneal_to=1e-5)
+    train(tiny_cfg(tmp_path / "run", lines_dir, max_steps=12, charset=str(cs_path)), resume=True,
+          log=lambda s: None, extend_schedule=50, anneal_to=1e-5)
+    saved = TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / "last.pt")["config"])
+    assert saved.min_lr == pytest.approx(1e-5) and saved.schedule_steps == 50
+    assert lr_at(50, saved) == pytest.approx(1e-5)
+
+
 def test_resume_with_extended_schedule_is_saved(tmp_path, lines_dir):
     cs_path = tmp_path / "cs.txt"
     charset_for(WORDS).save(cs_path)

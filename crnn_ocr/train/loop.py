@@ -304,7 +304,7 @@ def _setup_model(cfg: TrainConfig, init: dict | None, extra_chars: str,
 
 
 def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, extra_chars: str = "",
-          log: Any = print, extend_schedule: int | None = None) -> dict[str, Any]:
+          log: Any = print, extend_schedule: int | None = None, anneal_to: float | None = None) -> dict[str, Any]:
     """Train (or resume) as ``cfg`` says; returns a summary of the run.
 
     Args:
@@ -315,10 +315,11 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
         log: where progress lines go.
         extend_schedule: stretch the resumed run's cosine to end at this step, keeping the current rate
             (:func:`extended_schedule`); saved with the run, so later resumes keep it.
+        anneal_to: with ``extend_schedule``, a lower floor the rate decays to by that step (a cool-down).
     """
     rank, world = _dist()
     try:
-        summary = _train(cfg, rank, world, resume, init_from, extra_chars, log, extend_schedule)
+        summary = _train(cfg, rank, world, resume, init_from, extra_chars, log, extend_schedule, anneal_to)
     except BaseException:
         _leave_group(world, wait=False)
         raise
@@ -342,7 +343,7 @@ def _leave_group(world: int, wait: bool) -> None:
 
 
 def _train(cfg: TrainConfig, rank: int, world: int, resume: bool, init_from: str | None, extra_chars: str,
-           log: Any, extend_schedule: int | None) -> dict[str, Any]:
+           log: Any, extend_schedule: int | None, anneal_to: float | None) -> dict[str, Any]:
     """The body of :func:`train`, run inside its process group."""
     out = Path(cfg.out_dir)
     device = torch.device(cfg.device)
@@ -366,13 +367,16 @@ def _train(cfg: TrainConfig, rank: int, world: int, resume: bool, init_from: str
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0),
                       device_seconds(ckpt))
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
+    if anneal_to is not None and extend_schedule is None:
+        raise ValueError("a new floor lr (anneal_to) needs the step to reach it by (extend_schedule)")
     if extend_schedule is not None:
         if ckpt is None:
             raise ValueError("extending the schedule needs a run to resume (--resume with OUT_DIR/last.pt)")
         old = cfg
-        cfg = extended_schedule(cfg, st.step, extend_schedule)
+        cfg = extended_schedule(cfg, st.step, extend_schedule, anneal_to)
         log(f"schedule extended: cosine to step {old.schedule_steps:,} -> {cfg.schedule_steps:,}, peak lr "
-            f"{old.lr:.3g} -> {cfg.lr:.3g}; lr at step {st.step:,} stays {lr_at(st.step, cfg):.3g}")
+            f"{old.lr:.3g} -> {cfg.lr:.3g}, floor {old.min_lr:.3g} -> {cfg.min_lr:.3g}; lr at step "
+            f"{st.step:,} stays {lr_at(st.step, cfg):.3g}")
     stride = model.cfg.width_stride
     net: nn.Module = model
     if world > 1:

@@ -46,28 +46,36 @@ def lr_at(step: int, cfg: Schedule) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
 
 
-def extended_schedule(cfg: S, step: int, steps: int) -> S:
+def extended_schedule(cfg: S, step: int, steps: int, min_lr: float | None = None) -> S:
     """``cfg`` with its cosine stretched to end at ``steps`` and its peak lowered so the rate at ``step`` stays.
 
     A long campaign outgrows the schedule it started with. Restarting the cosine would jump the learning
     rate back up and undo part of the training; stretching it this way continues from the current rate and
-    decays more slowly from there. A run already at ``min_lr`` stays there.
+    decays more slowly from there. A run already at ``min_lr`` stays there, unless a lower ``min_lr`` is
+    given: then the rate anneals from where it is down to the new floor at ``steps``, the cool-down that
+    turns a plateau at the floor into a last gain.
 
     >>> from types import SimpleNamespace as NS
     >>> cfg = NS(lr=1e-3, min_lr=5e-5, warmup_steps=500, schedule_steps=60_000)
     >>> new = extended_schedule(cfg, 48_000, 120_000)
     >>> round(lr_at(48_000, new) / lr_at(48_000, cfg), 6), new.schedule_steps
     (1.0, 120000)
+    >>> cool = extended_schedule(cfg, 70_000, 80_000, min_lr=5e-6)
+    >>> round(lr_at(70_000, cool), 9), round(lr_at(80_000, cool), 9)
+    (5e-05, 5e-06)
     """
     if step < cfg.warmup_steps:
         raise ValueError(f"step {step} is still in the warm-up ({cfg.warmup_steps} steps): nothing to extend")
     if steps <= step:
         raise ValueError(f"the extended schedule must end after the current step {step}, got {steps}")
+    now = lr_at(step, cfg)
+    floor = cfg.min_lr if min_lr is None else min_lr
+    if not 0 <= floor <= now:
+        raise ValueError(f"the new floor lr {floor:.3g} must lie between 0 and the current rate {now:.3g}")
     t = (step - cfg.warmup_steps) / max(1, steps - cfg.warmup_steps)
     share = 0.5 * (1 + math.cos(math.pi * t))
-    peak = cfg.min_lr + (lr_at(step, cfg) - cfg.min_lr) / share
     out = copy.copy(cfg)
-    out.lr, out.schedule_steps = peak, steps
+    out.lr, out.min_lr, out.schedule_steps = floor + (now - floor) / share, floor, steps
     return out
 
 
