@@ -172,7 +172,9 @@ def _decode_bytes(data: bytes) -> np.ndarray:
         buf = np.frombuffer(data, dtype=np.uint8)
         arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         if arr is None:
-            raise ImageDecodeError(f"cannot decode image data ({len(data)} bytes): {e}") from None
+            # Pillow names its file object ("<_io.BytesIO object at 0x...>") where it finds no format.
+            why = "not an image in a known format" if isinstance(e, UnidentifiedImageError) else str(e)
+            raise ImageDecodeError(f"cannot decode image data ({len(data)} bytes): {why}") from None
         return array_to_gray(arr)
 
 

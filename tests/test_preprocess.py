@@ -70,6 +70,12 @@ def test_bad_input_raises_clear_error(bad):
         load_gray(bad)
 
 
+def test_unknown_format_message_names_no_python_object():
+    with pytest.raises(ImageDecodeError, match="not an image in a known format") as info:
+        load_gray(b"plain text, not a picture")
+    assert "BytesIO" not in str(info.value) and "0x" not in str(info.value)
+
+
 def test_exif_orientation_applied():
     img = Image.new("L", (60, 20), 255)
     exif = Image.Exif()
