@@ -3,6 +3,7 @@
     python scripts/campaign.py start     # resume both runs in the background (nice), from the committed checkpoints
     python scripts/campaign.py start --extend-schedule 120000   # ... with extra `crnn-ocr train` options
     python scripts/campaign.py status    # last progress line of each run
+    python scripts/campaign.py snapshot  # mid-session: both runs' newest steps into checkpoints/ (no stop)
     python scripts/campaign.py finish    # stop (checkpoints saved), export, quantise, evaluate, log
 
 Two runs share the machine, one torch thread each: the recogniser (``crnn-ocr train``, ``runs/crnn_lite``)
@@ -176,6 +177,26 @@ def trainer_hours(ckpt: dict) -> str:
     return " + ".join(f"{v / 3600:.2f} h {names.get(k, k)}" for k, v in sorted(secs.items()) if v > 0) or "0 h"
 
 
+def snapshot() -> None:
+    """Compact both runs' newest saved checkpoints into ``checkpoints/`` while they keep training.
+
+    A session can end before ``finish``; commit a snapshot on the way so the steps trained so far are kept.
+    The trainers write ``last.pt`` atomically (a rename), so reading it under a running trainer is safe.
+    Nothing is exported or measured: the bundled model and the training log are ``finish``'s.
+    """
+    from crnn_ocr.train.checkpoint import atomic_save, compact, load_checkpoint
+    from crnn_ocr.train.det_loop import load_det_checkpoint
+
+    for run_dir, committed, load in ((RUN, COMMITTED, load_checkpoint),
+                                     (DET_RUN, DET_COMMITTED, load_det_checkpoint)):
+        if not (run_dir / "last.pt").is_file():
+            print(f"{run_dir.name}: no checkpoint yet")
+            continue
+        ckpt = load(run_dir / "last.pt")
+        atomic_save(compact(ckpt), committed)
+        print(f"{run_dir.name}: step {ckpt['step']:,} -> {committed.relative_to(ROOT)}")
+
+
 def finish() -> None:
     """Finish both runs."""
     finish_rec()
@@ -336,8 +357,9 @@ def adopt(path: str) -> None:
 
 if __name__ == "__main__":
     commands = {"start": start, "start-rec": start_rec, "start-det": start_det, "status": status, "stop": stop,
-                "finish": finish, "finish-rec": finish_rec, "finish-det": finish_det, "device-pack": device_pack,
-                "device-train": device_train, "device-train-det": device_train_det, "adopt": adopt}
+                "snapshot": snapshot, "finish": finish, "finish-rec": finish_rec, "finish-det": finish_det,
+                "device-pack": device_pack, "device-train": device_train, "device-train-det": device_train_det,
+                "adopt": adopt}
     takes_args = {"start", "start-rec", "start-det", "device-train", "device-train-det", "adopt"}
     if len(sys.argv) < 2 or sys.argv[1] not in commands or (len(sys.argv) > 2 and sys.argv[1] not in takes_args):
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(commands)}}} (start takes extra crnn-ocr train options)")
