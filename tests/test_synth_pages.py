@@ -78,6 +78,22 @@ def test_receipt_rows_give_two_boxes(stream: PageStream) -> None:
     assert pairs >= 3
 
 
+def test_receipts_have_column_rows_a_few_spaces_apart(stream: PageStream) -> None:
+    """Rows of three or more boxes whose gaps are wider than a word space and under three text heights."""
+    rows = 0
+    for i in range(3):
+        s = stream.with_overrides(degrade=0.0, layouts={"receipt": 1.0}).sample(i)
+        b = np.concatenate([s.quads.min(axis=1), s.quads.max(axis=1)], axis=1)
+        for j in range(len(b)):
+            h = b[j, 3] - b[j, 1]
+            same = [k for k in range(len(b)) if min(b[j, 3], b[k, 3]) - max(b[j, 1], b[k, 1]) > 0.5 * h]
+            xs = sorted((b[k, 0], b[k, 2]) for k in same)
+            gaps = [c[0] - a[1] for a, c in zip(xs, xs[1:], strict=False)]
+            if len(same) >= 3 and gaps and all(0.6 * h < g < 3.0 * h for g in gaps):
+                rows += 1
+    assert rows >= 3
+
+
 def test_perspective_moves_boxes_with_the_ink(stream: PageStream) -> None:
     effects = {k: 0.0 for k in ("paper_texture", "paper_colour", "banner", "lighting", "blur", "noise", "jpeg")}
     cfg = stream.cfg.with_overrides(effects=type(stream.cfg.effects)(rotation=1.0, perspective=1.0, **effects))

@@ -275,6 +275,8 @@ def _receipt(p: _Page, x0: float, x1: float, y: float, y_end: float) -> None:
         if r < 0.12:  # separator row: unlabelled
             p.rule((x0, baseline - 0.3 * size), (x1, baseline - 0.3 * size), size) if dash == "=" else \
                 _dashes(p, dash, x0, x1, baseline, size)
+        elif r < 0.3:  # item, quantity, unit price, amount: columns a double space or more apart
+            _columns_row(p, x0, x1, baseline, size)
         elif r < 0.8:  # item ... price, far apart: two boxes
             price = amount(rng) if rng.random() < 0.8 else f"{rng.uniform(0, 99):.2f}"
             box = p.line(price, x1, baseline, size, w / 2, "right")
@@ -291,6 +293,27 @@ def _receipt(p: _Page, x0: float, x1: float, y: float, y_end: float) -> None:
             p.line(date_str(rng) if rng.random() < 0.5 else p.text("en_receipt", 20), mid, baseline, size, w,
                    "center")
         baseline += pitch
+
+
+def _columns_row(p: _Page, x0: float, x1: float, baseline: float, size: int) -> None:
+    """An item row of a till's columns, right-aligned from the right edge, one box per column.
+
+    Tills print ``ITEM   QTY   PRICE   AMOUNT`` with a few spaces between columns; line-level labels (as in
+    SROIE) give each column its own box. The gaps (1.2-2.6 text sizes, two to four spaces of monospaced
+    print) are wider than a word space and far narrower than the item ... price rows, so the detector
+    learns where a row stops being one line.
+    """
+    rng = p.rng
+    cells = [amount(rng), amount(rng) if rng.random() < 0.7 else f"{rng.uniform(0, 99):.2f}",
+             str(rng.choice([f"{int(rng.integers(1, 20))}", f"{int(rng.integers(1, 9))}.00",
+                             f"x{int(rng.integers(1, 9))}", f"{int(rng.integers(1, 9))} PC"]))]
+    right = x1
+    for cell in cells[: int(rng.integers(2, 4))]:
+        box = p.line(cell, right, baseline, size, (right - x0) / 2, "right")
+        if box is None:
+            return
+        right = box[0] - rng.uniform(1.2, 2.6) * size
+    p.line(p.text(str(rng.choice(["en_receipt", "zh_words", "invoice"])), 16), x0, baseline, size, right - x0)
 
 
 def _dashes(p: _Page, ch: str, x0: float, x1: float, baseline: float, size: int) -> None:
