@@ -64,16 +64,25 @@ def test_clean_page_boxes_are_tight_and_hold_all_ink(stream: PageStream, layout:
     assert not (marks & ~rules & ~(_union(ink.shape, s.quads, 1) > 0)).any()
 
 
+def _receipt_boxes(stream: PageStream, pages: int = 3):
+    """``(n, 4)`` xyxy line boxes of clean synthetic receipts, one array per page."""
+    for i in range(pages):
+        s = stream.with_overrides(degrade=0.0, layouts={"receipt": 1.0}).sample(i)
+        yield np.concatenate([s.quads.min(axis=1), s.quads.max(axis=1)], axis=1)
+
+
+def _same_row(b: np.ndarray, j: int, k: int) -> bool:
+    """Box ``k`` overlaps box ``j`` vertically by more than half of ``j``'s height."""
+    return min(b[j, 3], b[k, 3]) - max(b[j, 1], b[k, 1]) > 0.5 * (b[j, 3] - b[j, 1])
+
+
 def test_receipt_rows_give_two_boxes(stream: PageStream) -> None:
     pairs = 0
-    for i in range(3):
-        s = stream.with_overrides(degrade=0.0, layouts={"receipt": 1.0}).sample(i)
-        b = np.concatenate([s.quads.min(axis=1), s.quads.max(axis=1)], axis=1)
+    for b in _receipt_boxes(stream):
         for j in range(len(b)):
             for k in range(len(b)):
                 h = b[j, 3] - b[j, 1]
-                same_row = min(b[j, 3], b[k, 3]) - max(b[j, 1], b[k, 1]) > 0.5 * h
-                if j != k and same_row and b[k, 0] - b[j, 2] > 1.5 * h:
+                if j != k and _same_row(b, j, k) and b[k, 0] - b[j, 2] > 1.5 * h:
                     pairs += 1
     assert pairs >= 3
 
@@ -81,15 +90,12 @@ def test_receipt_rows_give_two_boxes(stream: PageStream) -> None:
 def test_receipts_have_column_rows_a_few_spaces_apart(stream: PageStream) -> None:
     """Rows of three or more boxes whose gaps are wider than a word space and under three text heights."""
     rows = 0
-    for i in range(3):
-        s = stream.with_overrides(degrade=0.0, layouts={"receipt": 1.0}).sample(i)
-        b = np.concatenate([s.quads.min(axis=1), s.quads.max(axis=1)], axis=1)
+    for b in _receipt_boxes(stream):
         for j in range(len(b)):
             h = b[j, 3] - b[j, 1]
-            same = [k for k in range(len(b)) if min(b[j, 3], b[k, 3]) - max(b[j, 1], b[k, 1]) > 0.5 * h]
-            xs = sorted((b[k, 0], b[k, 2]) for k in same)
+            xs = sorted((b[k, 0], b[k, 2]) for k in range(len(b)) if _same_row(b, j, k))
             gaps = [c[0] - a[1] for a, c in zip(xs, xs[1:], strict=False)]
-            if len(same) >= 3 and gaps and all(0.6 * h < g < 3.0 * h for g in gaps):
+            if len(xs) >= 3 and gaps and all(0.6 * h < g < 3.0 * h for g in gaps):
                 rows += 1
     assert rows >= 3
 

@@ -278,10 +278,9 @@ def _receipt(p: _Page, x0: float, x1: float, y: float, y_end: float) -> None:
         elif r < 0.3:  # item, quantity, unit price, amount: columns a double space or more apart
             _columns_row(p, x0, x1, baseline, size)
         elif r < 0.8:  # item ... price, far apart: two boxes
-            price = amount(rng) if rng.random() < 0.8 else f"{rng.uniform(0, 99):.2f}"
-            box = p.line(price, x1, baseline, size, w / 2, "right")
+            box = p.line(_price(p, 0.8), x1, baseline, size, w / 2, "right")
             right_free = (box[0] if box else x1) - 2.0 * size
-            item = p.text(str(rng.choice(["en_receipt", "zh_words", "invoice"])), 24)
+            item = _item(p, 24)
             if rng.random() < 0.3:
                 item = f"{int(rng.integers(1, 9))} {item}"
             p.line(item, x0, baseline, size, right_free - x0)
@@ -304,7 +303,7 @@ def _columns_row(p: _Page, x0: float, x1: float, baseline: float, size: int) -> 
     learns where a row stops being one line.
     """
     rng = p.rng
-    cells = [amount(rng), amount(rng) if rng.random() < 0.7 else f"{rng.uniform(0, 99):.2f}",
+    cells = [amount(rng), _price(p, 0.7),
              str(rng.choice([f"{int(rng.integers(1, 20))}", f"{int(rng.integers(1, 9))}.00",
                              f"x{int(rng.integers(1, 9))}", f"{int(rng.integers(1, 9))} PC"]))]
     right = x1
@@ -313,7 +312,17 @@ def _columns_row(p: _Page, x0: float, x1: float, baseline: float, size: int) -> 
         if box is None:
             return
         right = box[0] - rng.uniform(1.2, 2.6) * size
-    p.line(p.text(str(rng.choice(["en_receipt", "zh_words", "invoice"])), 16), x0, baseline, size, right - x0)
+    p.line(_item(p, 16), x0, baseline, size, right - x0)
+
+
+def _item(p: _Page, n: int) -> str:
+    """An item name of about ``n`` characters: receipt English, Chinese words or invoice wording."""
+    return p.text(str(p.rng.choice(["en_receipt", "zh_words", "invoice"])), n)
+
+
+def _price(p: _Page, formatted: float) -> str:
+    """A price: a currency-formatted amount with probability ``formatted``, else a bare two-decimal number."""
+    return amount(p.rng) if p.rng.random() < formatted else f"{p.rng.uniform(0, 99):.2f}"
 
 
 def _dashes(p: _Page, ch: str, x0: float, x1: float, baseline: float, size: int) -> None:

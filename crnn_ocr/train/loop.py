@@ -317,6 +317,8 @@ def train(cfg: TrainConfig, resume: bool = False, init_from: str | None = None, 
             (:func:`extended_schedule`); saved with the run, so later resumes keep it.
         anneal_to: with ``extend_schedule``, a lower floor the rate decays to by that step (a cool-down).
     """
+    if anneal_to is not None and extend_schedule is None:
+        raise ValueError("a new floor lr (anneal_to) needs the step to reach it by (extend_schedule)")
     rank, world = _dist()
     try:
         summary = _train(cfg, rank, world, resume, init_from, extra_chars, log, extend_schedule, anneal_to)
@@ -367,8 +369,6 @@ def _train(cfg: TrainConfig, rank: int, world: int, resume: bool, init_from: str
                       ckpt.get("train_seconds", 0.0), ckpt.get("best", -1.0),
                       device_seconds(ckpt))
         log(f"resumed at step {st.step} ({st.samples_seen:,} samples seen)")
-    if anneal_to is not None and extend_schedule is None:
-        raise ValueError("a new floor lr (anneal_to) needs the step to reach it by (extend_schedule)")
     if extend_schedule is not None:
         if ckpt is None:
             raise ValueError("extending the schedule needs a run to resume (--resume with OUT_DIR/last.pt)")
